@@ -28,7 +28,9 @@ fn main() {
         .probe("libdpdk")
     {
         Ok(lib) => lib,
-        Err(e) => panic!("\n\ndpdk-sys: libdpdk >= {MIN_DPDK} not found via pkg-config: {e}\n{INSTALL_HINT}\n\n"),
+        Err(e) => panic!(
+            "\n\ndpdk-sys: libdpdk >= {MIN_DPDK} not found via pkg-config: {e}\n{INSTALL_HINT}\n\n"
+        ),
     };
     let cflags = dpdk_cflags();
 
@@ -38,7 +40,11 @@ fn main() {
     println!("cargo:version={}", lib.version);
 
     let mut build = cc::Build::new();
-    build.file("shim.c").include(".").opt_level(3).warnings(true);
+    build
+        .file("shim.c")
+        .include(".")
+        .opt_level(3)
+        .warnings(true);
     for f in &cflags {
         build.flag(f);
     }

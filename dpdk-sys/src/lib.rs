@@ -29,7 +29,10 @@ mod tests {
             .expect("rte_version is ASCII");
         // "DPDK 22.11.11" vs pkg-config "22.11.11"
         let runtime = runtime.trim_start_matches("DPDK ").trim();
-        assert_eq!(runtime, DPDK_HEADERS_VERSION, "runtime DPDK != headers DPDK");
+        assert_eq!(
+            runtime, DPDK_HEADERS_VERSION,
+            "runtime DPDK != headers DPDK"
+        );
     }
 
     #[test]

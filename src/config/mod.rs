@@ -1,0 +1,1 @@
+//! The TOML configuration (placeholder until the config module lands).

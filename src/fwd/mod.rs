@@ -1,0 +1,1 @@
+//! Forwarding decisions (placeholder until the forwarding module lands).

@@ -1,0 +1,14 @@
+//! napifwd: a DPDK poll-mode forwarding appliance built around the Linux
+//! "backlog NAPI threads" ideas (NAPI budgets, RPS backlogs, an overload
+//! policy, deferred freeing). See ARCHITECTURE.md for the code map.
+//!
+//! Everything outside [`dpdk`] is safe Rust that can be tested without DPDK;
+//! [`dpdk`] is the only module allowed to contain `unsafe`.
+#![deny(unsafe_code)]
+
+pub mod config;
+#[allow(unsafe_code)]
+pub mod dpdk;
+pub mod drop_reason;
+pub mod fwd;
+pub mod wire;

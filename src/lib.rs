@@ -11,4 +11,6 @@ pub mod config;
 pub mod dpdk;
 pub mod drop_reason;
 pub mod fwd;
+pub mod napi;
+pub mod stats;
 pub mod wire;

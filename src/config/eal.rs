@@ -163,7 +163,12 @@ impl LcoreParser<'_> {
         }
     }
 
-    fn parse_range(&mut self, set: &mut BTreeSet<u32>, limit: u32, what: &str) -> Result<(), String> {
+    fn parse_range(
+        &mut self,
+        set: &mut BTreeSet<u32>,
+        limit: u32,
+        what: &str,
+    ) -> Result<(), String> {
         let first = self.parse_number(limit, what)?;
         let last = if self.eat(b'-') {
             self.parse_number(limit, what)?
@@ -253,7 +258,11 @@ pub fn eal_args(cfg: &Config, prog: &str) -> Vec<String> {
     }
 
     for port in &cfg.ports {
-        let flag = if is_vdev(&port.device) { "--vdev" } else { "-a" };
+        let flag = if is_vdev(&port.device) {
+            "--vdev"
+        } else {
+            "-a"
+        };
         push(&[flag, &port.device]);
     }
     if !cfg.ports.iter().any(|p| is_pci(&p.device)) {
@@ -374,9 +383,15 @@ mod tests {
 
     #[test]
     fn device_names() {
-        assert_eq!(port_device_name("net_pcap0,rx_pcap=a.pcap,tx_pcap=b"), "net_pcap0");
+        assert_eq!(
+            port_device_name("net_pcap0,rx_pcap=a.pcap,tx_pcap=b"),
+            "net_pcap0"
+        );
         assert_eq!(port_device_name("0000:03:00.0"), "0000:03:00.0");
-        assert_eq!(port_device_name("0000:03:00.0,txq_inline=128"), "0000:03:00.0");
+        assert_eq!(
+            port_device_name("0000:03:00.0,txq_inline=128"),
+            "0000:03:00.0"
+        );
         assert_eq!(port_device_name(""), "");
         assert!(is_vdev("net_null0"));
         assert!(is_vdev("eth_pcap0,iface=lo"));
@@ -414,11 +429,13 @@ mod tests {
 
     #[test]
     fn eal_args_no_hugepages_vdevs() {
-        let mut cfg = Config::default();
-        cfg.ports = vec![
-            port("wan", "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap"),
-            port("lan", "net_null0"),
-        ];
+        let mut cfg = Config {
+            ports: vec![
+                port("wan", "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap"),
+                port("lan", "net_null0"),
+            ],
+            ..Config::default()
+        };
         assert_eq!(
             eal_args(&cfg, "napifwd"),
             [
@@ -446,7 +463,10 @@ mod tests {
         cfg.eal.file_prefix = "fwd1".into();
         let args = eal_args(&cfg, "x");
         assert!(!args.contains(&"--no-shconf".to_owned()));
-        assert!(args.windows(2).any(|w| w == ["--file-prefix", "fwd1"]), "{args:?}");
+        assert!(
+            args.windows(2).any(|w| w == ["--file-prefix", "fwd1"]),
+            "{args:?}"
+        );
     }
 
     #[test]
@@ -458,7 +478,10 @@ mod tests {
         cfg.eal.lcores = "(0-1)@0,2@2".into();
         cfg.eal.args = vec!["--huge-unlink".into(), "-n".into(), "4".into()];
         cfg.log.level = LogLevel::Debug;
-        cfg.ports = vec![port("wan", "0000:03:00.0"), port("tap", "net_tap0,iface=t0")];
+        cfg.ports = vec![
+            port("wan", "0000:03:00.0"),
+            port("tap", "net_tap0,iface=t0"),
+        ];
         assert_eq!(
             eal_args(&cfg, "/usr/bin/napifwd"),
             [
@@ -486,7 +509,10 @@ mod tests {
         cfg.eal.in_memory = false;
         let args = eal_args(&cfg, "x");
         assert!(!args.contains(&"--in-memory".to_owned()));
-        assert!(args.windows(2).any(|w| w == ["--file-prefix", "napifwd"]), "{args:?}");
+        assert!(
+            args.windows(2).any(|w| w == ["--file-prefix", "napifwd"]),
+            "{args:?}"
+        );
     }
 
     #[test]

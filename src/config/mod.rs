@@ -49,7 +49,10 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         };
         ConfigErrors {
             file: file.clone(),
-            errors: vec![ConfigError::new("", format!("cannot read the config: {e}: {hint}"))],
+            errors: vec![ConfigError::new(
+                "",
+                format!("cannot read the config: {e}: {hint}"),
+            )],
         }
     })?;
     parse(&text, &file)
@@ -114,7 +117,9 @@ fn syntax_error(e: &toml_edit::TomlError, index: &SpanIndex, text: &str) -> Conf
         ),
         None => (None, None),
     };
-    let at = column.map(|c| format!(" at column {c}")).unwrap_or_default();
+    let at = column
+        .map(|c| format!(" at column {c}"))
+        .unwrap_or_default();
     ConfigError {
         path: String::new(),
         line,
@@ -146,7 +151,7 @@ fn type_error(e: &toml_edit::de::Error, index: &SpanIndex, text: &str) -> Config
             let path = shown
                 .lines()
                 .filter_map(|l| l.strip_prefix("in `")?.strip_suffix('`'))
-                .last()
+                .next_back()
                 .unwrap_or_default()
                 .to_owned();
             ConfigError {
@@ -186,7 +191,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
         let mut diag = row[0];
         row[0] = i + 1;
         for (j, &cb) in b.iter().enumerate() {
-            let next = (diag + usize::from(ca != cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            let next = (diag + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
             diag = row[j + 1];
             row[j + 1] = next;
         }

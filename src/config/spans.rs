@@ -223,7 +223,10 @@ rules = [{ name = "a", action = "pass" }]
         assert_eq!(ix.line_for_path("ports[1].mac"), Some(10));
         assert_eq!(ix.line_for_path("workers.lcores[1]"), Some(15));
         assert_eq!(ix.line_for_path("overload.filter.when"), Some(19));
-        assert_eq!(ix.line_for_path("overload.filter.rules[0].action"), Some(20));
+        assert_eq!(
+            ix.line_for_path("overload.filter.rules[0].action"),
+            Some(20)
+        );
     }
 
     #[test]

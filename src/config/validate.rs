@@ -334,7 +334,10 @@ impl Validator {
         for (i, &l) in lcores.iter().enumerate() {
             let path = format!("workers.lcores[{i}]");
             if dups.contains(&i) {
-                self.err(path, format!("lcore {l} listed twice: remove one (an lcore runs one worker)"));
+                self.err(
+                    path,
+                    format!("lcore {l} listed twice: remove one (an lcore runs one worker)"),
+                );
             } else if l == main {
                 self.err(
                     path,
@@ -396,7 +399,10 @@ impl Validator {
 
     fn rps(&mut self, cfg: &Config) {
         let rps = &cfg.rps;
-        let dups: BTreeSet<usize> = duplicates(&rps.workers).into_iter().map(|(_, i)| i).collect();
+        let dups: BTreeSet<usize> = duplicates(&rps.workers)
+            .into_iter()
+            .map(|(_, i)| i)
+            .collect();
         for (i, &l) in rps.workers.iter().enumerate() {
             let path = format!("rps.workers[{i}]");
             if dups.contains(&i) {
@@ -415,7 +421,9 @@ impl Validator {
         if rps.max_backlog == 0 {
             self.err(
                 "rps.max_backlog",
-                format!("0 would drop every steered packet: use at least 1, e.g. {DEFAULT_MAX_BACKLOG}"),
+                format!(
+                    "0 would drop every steered packet: use at least 1, e.g. {DEFAULT_MAX_BACKLOG}"
+                ),
             );
         }
         if !rps.flow_limit_table_len.is_power_of_two() {
@@ -439,7 +447,10 @@ impl Validator {
         let port_exists = |name: &str| cfg.ports.iter().any(|p| p.name == name);
         let unknown_port = |v: &mut Self, path: String, name: &str| {
             if !port_exists(name) {
-                v.err(path, format!("unknown port {name:?} ({})", known_ports(cfg)));
+                v.err(
+                    path,
+                    format!("unknown port {name:?} ({})", known_ports(cfg)),
+                );
             }
         };
         match fwd.mode {
@@ -523,13 +534,17 @@ impl Validator {
         if !high_ok {
             self.err(
                 "overload.high_watermark",
-                format!("{high} is not a queue fill fraction in (0, 1]: e.g. {DEFAULT_HIGH_WATERMARK}"),
+                format!(
+                    "{high} is not a queue fill fraction in (0, 1]: e.g. {DEFAULT_HIGH_WATERMARK}"
+                ),
             );
         }
         if !low_ok {
             self.err(
                 "overload.low_watermark",
-                format!("{low} is not a queue fill fraction in (0, 1]: e.g. {DEFAULT_LOW_WATERMARK}"),
+                format!(
+                    "{low} is not a queue fill fraction in (0, 1]: e.g. {DEFAULT_LOW_WATERMARK}"
+                ),
             );
         }
         if high_ok && low_ok && low >= high {
@@ -603,7 +618,10 @@ impl Validator {
         }
         if let Some(d) = r.dscp {
             if d > MAX_DSCP {
-                self.err(path("dscp"), format!("{d} is out of range: DSCP is 0..={MAX_DSCP}"));
+                self.err(
+                    path("dscp"),
+                    format!("{d} is out of range: DSCP is 0..={MAX_DSCP}"),
+                );
             }
         }
         if let Some(flags) = &r.tcp_flags {
@@ -744,6 +762,721 @@ impl Validator {
                     m.listen
                 ),
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse;
+    use proptest::prelude::*;
+
+    const EAL: &str = "[eal]\nlcores = \"0-2\"\n";
+    const PORTS: &str = "[[ports]]\nname = \"wan\"\ndevice = \"net_null0\"\n\n\
+                         [[ports]]\nname = \"lan\"\ndevice = \"net_null1\"\n";
+    const WORKERS: &str = "[workers]\nlcores = [1, 2]\n";
+    const ROUTES: &str = "[[forward.routes]]\nprefix = \"0.0.0.0/0\"\nport = \"lan\"\n\
+                          next_hop_mac = \"02:00:00:00:00:02\"\n";
+
+    /// A valid config plus `extra` sections.
+    fn base_with(extra: &str) -> String {
+        [EAL, PORTS, WORKERS, ROUTES, extra].join("\n")
+    }
+
+    /// 1-based line of the first occurrence of `needle`.
+    fn line_of(text: &str, needle: &str) -> usize {
+        let at = text
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} not in\n{text}"));
+        text[..at].matches('\n').count() + 1
+    }
+
+    /// `text` fails with exactly one error: at `path`, on the line holding
+    /// `needle` (no line when `None`), its message containing `message`.
+    #[track_caller]
+    fn check(text: &str, path: &str, needle: Option<&str>, message: &str) {
+        let errs = match parse(text, "v.toml") {
+            Ok(_) => panic!("expected an error at {path}, config is valid:\n{text}"),
+            Err(e) => e,
+        };
+        assert_eq!(errs.len(), 1, "expected one error at {path}, got:\n{errs}");
+        check_among(text, path, needle, message);
+    }
+
+    /// Like [`check`], but other errors may be reported too.
+    #[track_caller]
+    fn check_among(text: &str, path: &str, needle: Option<&str>, message: &str) {
+        let errs = parse(text, "v.toml").expect_err("config should be invalid");
+        let e = errs
+            .iter()
+            .find(|e| e.path == path)
+            .unwrap_or_else(|| panic!("no error at {path}:\n{errs}"));
+        assert!(
+            e.message.contains(message),
+            "{path}: message {:?} lacks {message:?}",
+            e.message
+        );
+        assert_eq!(
+            e.line,
+            needle.map(|n| line_of(text, n)),
+            "{path}: wrong line\n{errs}"
+        );
+    }
+
+    #[test]
+    fn base_is_valid() {
+        parse(&base_with(""), "v.toml").unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn eal_rules() {
+        let t = [PORTS, WORKERS, ROUTES, "[eal]\nlcores = \"0-\"\n"].join("\n");
+        check(
+            &t,
+            "eal.lcores",
+            Some("lcores = \"0-\""),
+            "invalid lcore list \"0-\"",
+        );
+
+        let t = [
+            PORTS,
+            WORKERS,
+            ROUTES,
+            "[eal]\nlcores = \"0-2\"\nmain_lcore = 5\n",
+        ]
+        .join("\n");
+        check(
+            &t,
+            "eal.main_lcore",
+            Some("main_lcore = 5"),
+            "main lcore 5 is not in eal.lcores \"0-2\": add it there or pick one of 0, 1, 2",
+        );
+
+        let t = [
+            PORTS,
+            WORKERS,
+            ROUTES,
+            "[eal]\nlcores = \"0-2\"\nmemory_mb = 0\n",
+        ]
+        .join("\n");
+        check(
+            &t,
+            "eal.memory_mb",
+            Some("memory_mb = 0"),
+            "must be at least 1",
+        );
+
+        let t = [
+            PORTS,
+            WORKERS,
+            ROUTES,
+            "[eal]\nlcores = \"0-2\"\niova_mode = \"pa\"\n",
+        ]
+        .join("\n");
+        check(
+            &t,
+            "eal.iova_mode",
+            Some("iova_mode"),
+            "set eal.no_huge = false or iova_mode = \"va\"",
+        );
+        let t = t.replace("iova_mode", "no_huge = false\niova_mode");
+        parse(&t, "v.toml").unwrap_or_else(|e| panic!("{e}"));
+
+        let t = [
+            PORTS,
+            WORKERS,
+            ROUTES,
+            "[eal]\nlcores = \"0-2\"\nin_memory = false\nfile_prefix = \"\"\n",
+        ]
+        .join("\n");
+        check(
+            &t,
+            "eal.file_prefix",
+            Some("file_prefix"),
+            "or in_memory = true",
+        );
+    }
+
+    #[test]
+    fn worker_rules() {
+        let t = [EAL, PORTS, ROUTES, "[workers]\nlcores = []\n"].join("\n");
+        check(
+            &t,
+            "workers.lcores",
+            Some("lcores = []"),
+            "no workers: list the lcores to run workers on (use one of 1, 2), e.g. lcores = [1]",
+        );
+
+        let t = [EAL, PORTS, ROUTES, "[workers]\nlcores = [1, 2, 1]\n"].join("\n");
+        check(
+            &t,
+            "workers.lcores[2]",
+            Some("lcores = [1, 2, 1]"),
+            "lcore 1 listed twice",
+        );
+
+        let t = [EAL, PORTS, ROUTES, "[workers]\nlcores = [\n  0,\n  1,\n]\n"].join("\n");
+        check(
+            &t,
+            "workers.lcores[0]",
+            Some("  0,"),
+            "lcore 0 is the main lcore (eal.main_lcore), which runs the control plane: use one of 1, 2",
+        );
+
+        let t = [EAL, PORTS, ROUTES, "[workers]\nlcores = [1, 5]\n"].join("\n");
+        check(
+            &t,
+            "workers.lcores[1]",
+            Some("lcores = [1, 5]"),
+            "lcore 5 is not in eal.lcores \"0-2\": add it there or use one of 1, 2",
+        );
+
+        // The default worker (lcore 1) is not in this eal.lcores; the file
+        // has no [workers], so there is no line to point at.
+        let t = [PORTS, ROUTES, "[eal]\nlcores = \"2-3\"\nmain_lcore = 2\n"].join("\n");
+        check(
+            &t,
+            "workers.lcores[0]",
+            None,
+            "lcore 1 is not in eal.lcores \"2-3\"",
+        );
+    }
+
+    #[test]
+    fn port_rules() {
+        let t = [
+            EAL,
+            WORKERS,
+            "[forward]\nmode = \"l2\"\n[[forward.l2]]\ninput = \"a\"\noutput = \"a\"\n",
+        ]
+        .join("\n");
+        check_among(
+            &t,
+            "ports",
+            None,
+            "no ports: add a [[ports]] section with a name and a device",
+        );
+        check_among(
+            &t,
+            "forward.l2[0].input",
+            Some("input"),
+            "unknown port \"a\" (no ports are defined",
+        );
+
+        let p = |body: &str| {
+            [
+                EAL,
+                WORKERS,
+                ROUTES,
+                "[[ports]]\nname = \"lan\"\ndevice = \"net_null1\"\n",
+                body,
+            ]
+            .join("\n")
+        };
+        check(
+            &p("[[ports]] # second\ndevice = \"net_null0\"\n"),
+            "ports[1].name",
+            Some("[[ports]] # second"),
+            "missing: give the port a name",
+        );
+        check(
+            &p("[[ports]]\nname = \"lan\" # again\ndevice = \"net_null0\"\n"),
+            "ports[1].name",
+            Some("name = \"lan\" # again"),
+            "port name \"lan\" is already used by ports[0]",
+        );
+        check(
+            &p("[[ports]] # second\nname = \"wan\"\n"),
+            "ports[1].device",
+            Some("[[ports]] # second"),
+            "missing: set a vdev spec",
+        );
+        check(
+            &p("[[ports]]\nname = \"wan\"\ndevice = \"eth0\"\n"),
+            "ports[1].device",
+            Some("device = \"eth0\""),
+            "use \"net_af_packet0,iface=eth0\"",
+        );
+        // A bus-qualified name (auxiliary:, vmbus ...) is left to DPDK.
+        parse(
+            &p("[[ports]]\nname = \"wan\"\ndevice = \"auxiliary:mlx5_core.sf.2\"\n"),
+            "v",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        check(
+            &p("[[ports]]\nname = \"wan\"\ndevice = \"net_null1,no-rx=1\"\n"),
+            "ports[1].device",
+            Some("no-rx=1"),
+            "device \"net_null1\" is already used by ports[0] (\"lan\"): each port needs its own device",
+        );
+        let pci = [
+            EAL,
+            WORKERS,
+            ROUTES,
+            "[[ports]]\nname = \"lan\"\ndevice = \"03:00.0\"\n\
+                   [[ports]]\nname = \"wan\"\ndevice = \"0000:03:00.0\"\n",
+        ]
+        .join("\n");
+        check(
+            &pci,
+            "ports[1].device",
+            Some("\"0000:03:00.0\""),
+            "already used by ports[0]",
+        );
+
+        for (key, value, message) in [
+            ("rx_queues", "0", "0 is out of range: use 1..=64"),
+            ("rx_queues", "65", "65 is out of range: use 1..=64"),
+            (
+                "rx_descriptors",
+                "1000",
+                "1000 is not a power of two in 64..=32768: try 1024",
+            ),
+            (
+                "tx_descriptors",
+                "32",
+                "32 is not a power of two in 64..=32768: try 64",
+            ),
+            ("tx_descriptors", "65535", "try 32768"),
+            ("mtu", "67", "67 is out of range: use 68..=9600"),
+            ("mtu", "9601", "9601 is out of range: use 68..=9600"),
+            (
+                "mac",
+                "\"01:00:5e:00:00:01\"",
+                "01:00:5e:00:00:01 is a multicast address; a port MAC must be unicast",
+            ),
+        ] {
+            let line = format!("{key} = {value}");
+            check(
+                &p(&format!(
+                    "[[ports]]\nname = \"wan\"\ndevice = \"net_null0\"\n{line}\n"
+                )),
+                &format!("ports[1].{key}"),
+                Some(&line),
+                message,
+            );
+        }
+        for ok in [
+            "mtu = 68",
+            "mtu = 9600",
+            "rx_descriptors = 64",
+            "tx_descriptors = 32768",
+            "rx_queues = 64",
+        ] {
+            parse(
+                &p(&format!(
+                    "[[ports]]\nname = \"wan\"\ndevice = \"net_null0\"\n{ok}\n"
+                )),
+                "v",
+            )
+            .unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+    }
+
+    #[test]
+    fn napi_rules() {
+        for (line, path, message) in [
+            (
+                "weight = 0",
+                "napi.weight",
+                "0 is out of range: use 1..=4096",
+            ),
+            (
+                "weight = 4097",
+                "napi.weight",
+                "4097 is out of range: use 1..=4096",
+            ),
+            ("budget = 0", "napi.budget", "use at least 1"),
+            ("budget_us = 0", "napi.budget_us", "use at least 1"),
+            ("backlog_weight = 0", "napi.backlog_weight", "use 1..=4096"),
+            (
+                "backlog_weight = 5000",
+                "napi.backlog_weight",
+                "use 1..=4096",
+            ),
+            (
+                "idle = \"park\"\npark_after_rounds = 0",
+                "napi.park_after_rounds",
+                "use at least 1, e.g. 64",
+            ),
+            (
+                "idle = \"park\"\nmax_sleep_us = 0",
+                "napi.max_sleep_us",
+                "or idle = \"poll\"",
+            ),
+        ] {
+            let key = path.trim_start_matches("napi.");
+            check(
+                &base_with(&format!("[napi]\n{line}\n")),
+                path,
+                Some(&format!("{key} =")),
+                message,
+            );
+        }
+        // Park knobs are only checked when parking.
+        parse(
+            &base_with("[napi]\npark_after_rounds = 0\nmax_sleep_us = 0\n"),
+            "v",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        parse(
+            &base_with("[napi]\nweight = 4096\nbacklog_weight = 1\n"),
+            "v",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn rps_rules() {
+        check(
+            &base_with("[rps]\nworkers = [2, 5]\n"),
+            "rps.workers[1]",
+            Some("workers = [2, 5]"),
+            "lcore 5 is not a worker (workers.lcores = [1, 2]): list worker lcores only, or leave rps.workers empty",
+        );
+        check(
+            &base_with("[rps]\nworkers = [2, 2]\n"),
+            "rps.workers[1]",
+            Some("workers = [2, 2]"),
+            "lcore 2 listed twice",
+        );
+        check(
+            &base_with("[rps]\nmax_backlog = 0\n"),
+            "rps.max_backlog",
+            Some("max_backlog"),
+            "use at least 1, e.g. 1000",
+        );
+        check(
+            &base_with("[rps]\nflow_limit_table_len = 1000\n"),
+            "rps.flow_limit_table_len",
+            Some("flow_limit_table_len"),
+            "1000 is not a power of two: try 1024",
+        );
+        check(
+            &base_with("[rps]\nflow_limit_table_len = 0\n"),
+            "rps.flow_limit_table_len",
+            Some("flow_limit_table_len"),
+            "try 1",
+        );
+        parse(
+            &base_with("[rps]\nworkers = [2]\nflow_limit_table_len = 1\n"),
+            "v",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn l2_rules() {
+        let l2 = |body: &str| [EAL, PORTS, WORKERS, "[forward]\nmode = \"l2\"\n", body].join("\n");
+        check(
+            &l2(""),
+            "forward.l2",
+            Some("[forward]"),
+            "l2 mode needs at least one [[forward.l2]] cross-connect with input and output ports (known ports: wan, lan)",
+        );
+        let t = l2(ROUTES);
+        check_among(
+            &t,
+            "forward.routes",
+            Some("[[forward.routes]]"),
+            "1 route(s) are ignored in l2 mode: remove them or set forward.mode = \"l3\"",
+        );
+        assert_eq!(parse(&t, "v").unwrap_err().len(), 2);
+
+        check(
+            &l2("[[forward.l2]]\ninput = \"wan\"\noutput = \"lan2\"\n"),
+            "forward.l2[0].output",
+            Some("output"),
+            "unknown port \"lan2\" (known ports: wan, lan)",
+        );
+        check(
+            &l2("[[forward.l2]]\ninput = \"wan\"\noutput = \"lan\"\n[[forward.l2]]\ninput = \"wan\" # again\noutput = \"wan\"\n"),
+            "forward.l2[1].input",
+            Some("input = \"wan\" # again"),
+            "port \"wan\" is already the input of forward.l2[0]",
+        );
+        check(
+            &l2("[[forward.l2]]\ninput = \"wan\"\noutput = \"lan\"\nsrc_mac = \"ff:ff:ff:ff:ff:ff\"\n"),
+            "forward.l2[0].src_mac",
+            Some("src_mac"),
+            "a source MAC must be unicast",
+        );
+        parse(&l2("[[forward.l2]]\ninput = \"wan\"\noutput = \"lan\"\n[[forward.l2]]\ninput = \"lan\"\noutput = \"wan\"\n"), "v")
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn l3_rules() {
+        let t = [EAL, PORTS, WORKERS, "[forward]\nmode = \"l3\"\n"].join("\n");
+        check(
+            &t,
+            "forward.routes",
+            Some("[forward]"),
+            "l3 mode needs at least one [[forward.routes]]",
+        );
+        let t = [EAL, PORTS, WORKERS].join("\n");
+        check(
+            &t,
+            "forward.routes",
+            None,
+            "prefix = \"0.0.0.0/0\" or \"::/0\"",
+        );
+
+        check_among(
+            &base_with("[[forward.l2]]\ninput = \"wan\"\noutput = \"lan\"\n"),
+            "forward.l2",
+            Some("[[forward.l2]]"),
+            "1 cross-connect(s) are ignored in l3 mode: remove them or set forward.mode = \"l2\"",
+        );
+        check(
+            &base_with("[[forward.routes]]\nprefix = \"10.0.0.0/8\"\nport = \"lan2\"\nnext_hop_mac = \"02:00:00:00:00:02\"\n"),
+            "forward.routes[1].port",
+            Some("port = \"lan2\""),
+            "unknown port \"lan2\" (known ports: wan, lan)",
+        );
+        check(
+            &base_with("[[forward.routes]]\nprefix = \"2001:db8::/32\"\nport = \"wan\"\nnext_hop_mac = \"02:00:00:00:00:03\"\n\
+                        [[forward.routes]]\nprefix = \"0.0.0.0/0\" # again\nport = \"wan\"\nnext_hop_mac = \"02:00:00:00:00:03\"\n"),
+            "forward.routes[2].prefix",
+            Some("prefix = \"0.0.0.0/0\" # again"),
+            "prefix 0.0.0.0/0 is routed twice, by forward.routes[0] and forward.routes[2]: remove one",
+        );
+    }
+
+    #[test]
+    fn overload_rules() {
+        let o = |body: &str| base_with(&format!("[overload]\n{body}\n"));
+        check(
+            &o("high_watermark = 1.5"),
+            "overload.high_watermark",
+            Some("high_watermark"),
+            "1.5 is not a queue fill fraction in (0, 1]",
+        );
+        check(
+            &o("high_watermark = nan"),
+            "overload.high_watermark",
+            Some("high_watermark"),
+            "NaN is not a queue fill fraction",
+        );
+        check(
+            &o("low_watermark = 0"),
+            "overload.low_watermark",
+            Some("low_watermark"),
+            "0 is not a queue fill fraction in (0, 1]",
+        );
+        check(
+            &o("low_watermark = 0.8"),
+            "overload.low_watermark",
+            Some("low_watermark"),
+            "0.8 must be below high_watermark 0.75 (the gap is the hysteresis)",
+        );
+        check(
+            &o("low_watermark = 0.75"),
+            "overload.low_watermark",
+            Some("low_watermark"),
+            "must be below",
+        );
+        parse(&o("low_watermark = 0.5\nhigh_watermark = 1"), "v").unwrap_or_else(|e| panic!("{e}"));
+
+        check(
+            &o("[overload.demote]\nfifo_priority = 0"),
+            "overload.demote.fifo_priority",
+            Some("fifo_priority"),
+            "0 is not a SCHED_FIFO priority: use 1..=99",
+        );
+        check(
+            &o("[overload.demote]\nfifo_priority = 100"),
+            "overload.demote.fifo_priority",
+            Some("fifo_priority"),
+            "use 1..=99",
+        );
+        parse(&o("[overload.demote]\nfifo_priority = 99"), "v").unwrap_or_else(|e| panic!("{e}"));
+
+        check(
+            &o("policy = \"filter\""),
+            "overload.filter",
+            Some("[overload]"),
+            "filters nothing: add [[overload.filter.rules]]",
+        );
+        parse(
+            &o("policy = \"filter\"\n[overload.filter]\ndefault_action = \"drop\""),
+            "v",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// `overload.filter.rules[1]` is `rule`, after a valid rules[0].
+    fn with_rule(rule: &str) -> String {
+        base_with(&format!(
+            "[[overload.filter.rules]]\nname = \"keep-bgp\"\nproto = \"tcp\"\ndst_port = 179\naction = \"pass\"\n\n\
+             [[overload.filter.rules]] # under test\n{rule}\n"
+        ))
+    }
+
+    #[test]
+    fn filter_rule_rules() {
+        const R: &str = "overload.filter.rules[1]";
+        let header = Some("[[overload.filter.rules]] # under test");
+        for (rule, key, needle, message) in [
+            ("name = \"keep-bgp\" # dup\naction = \"drop\"", "name", Some("name = \"keep-bgp\" # dup"),
+             "rule name \"keep-bgp\" is already used by overload.filter.rules[0]"),
+            ("name = \"\"\naction = \"drop\"", "name", Some("name = \"\""), "missing: give the rule a name"),
+            ("name = \"r\"\naction = \"rate_limit\"", "pps", header,
+             "action \"rate_limit\" needs pps = N (packets per second, at least 1)"),
+            ("name = \"r\"\naction = \"rate_limit\"\npps = 0", "pps", Some("pps = 0"), "0 packets per second is a drop"),
+            ("name = \"r\"\naction = \"rate_limit\"\npps = 10\nburst = 0", "burst", Some("burst = 0"), "leave it out to default to pps"),
+            ("name = \"r\"\naction = \"pass\"\npps = 10", "pps", Some("pps = 10"),
+             "pps is only used with action = \"rate_limit\": remove it or change the action"),
+            ("name = \"r\"\naction = \"drop\"\nburst = 10", "burst", Some("burst = 10"), "burst is only used with action = \"rate_limit\""),
+            ("name = \"r\"\naction = \"drop\"\ndscp = 64", "dscp", Some("dscp = 64"), "64 is out of range: DSCP is 0..=63"),
+            ("name = \"r\"\naction = \"drop\"\ntcp_flags = \"syn,bogus\"", "tcp_flags", Some("tcp_flags"),
+             "unknown TCP flag \"bogus\" in \"syn,bogus\": use fin, syn, rst, psh, ack, urg, ece, cwr"),
+            ("name = \"r\"\naction = \"drop\"\nproto = \"udp\"\ntcp_flags = \"syn\"", "tcp_flags", Some("tcp_flags"),
+             "tcp_flags only match TCP, but proto is \"udp\""),
+            ("name = \"r\"\naction = \"drop\"\nproto = \"icmp\"\ndst_port = 7", "dst_port", Some("dst_port = 7"),
+             "proto \"icmp\" has no ports: remove dst_port"),
+            ("name = \"r\"\naction = \"drop\"\nproto = 47\nsrc_port = 7", "src_port", Some("src_port = 7"),
+             "proto \"47\" has no ports"),
+            ("name = \"r\"\naction = \"drop\"\nethertype = 0x0100", "ethertype", Some("ethertype"),
+             "0x0100 is an 802.3 length, not an EtherType"),
+            ("name = \"r\"\naction = \"drop\"\nethertype = 0x0806\nsrc = \"10.0.0.0/8\"", "src", Some("src ="),
+             "ethertype 0x0806 is not IPv4 (0x0800) or IPv6 (0x86dd), so the rule can never match"),
+            ("name = \"r\"\naction = \"drop\"\nsrc = \"10.0.0.0/8\"\ndst = \"2001:db8::/32\"", "dst", Some("dst ="),
+             "dst is IPv6 but src is IPv4, so the rule can never match"),
+            ("name = \"r\"\naction = \"drop\"\nproto = \"icmpv6\"\nsrc = \"10.0.0.0/8\"", "src", Some("src ="),
+             "src is IPv4 but proto is IPv6"),
+            ("name = \"r\"\naction = \"drop\"\nethertype = 0x86dd\nproto = \"icmp\"", "proto", Some("proto = \"icmp\""),
+             "proto is IPv4 but ethertype is IPv6"),
+        ] {
+            check(&with_rule(rule), &format!("{R}.{key}"), needle, message);
+        }
+        for ok in [
+            "name = \"r\"\naction = \"rate_limit\"\npps = 1",
+            "name = \"r\"\naction = \"drop\"\nproto = \"tcp\"\ntcp_flags = \"syn,!ack\"\ndscp = 63",
+            "name = \"r\"\naction = \"drop\"\ntcp_flags = \"rst\"",
+            "name = \"r\"\naction = \"drop\"\nproto = 132\ndst_port = 2905",
+            "name = \"r\"\naction = \"drop\"\nethertype = 0x86dd\nproto = \"icmpv6\"\ndst = \"::/0\"",
+            "name = \"r\"\naction = \"drop\"\nethertype = 0x0806",
+        ] {
+            parse(&with_rule(ok), "v").unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+    }
+
+    #[test]
+    fn burst_defaults_to_pps() {
+        let cfg = parse(
+            &with_rule("name = \"r\"\naction = \"rate_limit\"\npps = 500"),
+            "v",
+        )
+        .unwrap();
+        let rule = &cfg.overload.filter.rules[1];
+        assert_eq!(rule.burst, None);
+        assert_eq!(rule.effective_burst(), Some(500));
+        let cfg = parse(
+            &with_rule("name = \"r\"\naction = \"rate_limit\"\npps = 500\nburst = 32"),
+            "v",
+        )
+        .unwrap();
+        assert_eq!(cfg.overload.filter.rules[1].effective_burst(), Some(32));
+    }
+
+    #[test]
+    fn free_and_metrics_rules() {
+        check(
+            &base_with("[free]\ndefer_max = 0\n"),
+            "free.defer_max",
+            Some("defer_max"),
+            "use at least 1, e.g. 128",
+        );
+        check(
+            &base_with("[metrics]\nlisten = \"localhost:9469\"\n"),
+            "metrics.listen",
+            Some("listen"),
+            "\"localhost:9469\" is not an IP:PORT address: use e.g. \"127.0.0.1:9469\"",
+        );
+        check(
+            &base_with("[metrics]\nlisten = \"127.0.0.1\"\n"),
+            "metrics.listen",
+            Some("listen"),
+            "not an IP:PORT",
+        );
+        for ok in ["\"\"", "\"[::1]:9469\"", "\"0.0.0.0:80\""] {
+            parse(&base_with(&format!("[metrics]\nlisten = {ok}\n")), "v")
+                .unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+    }
+
+    #[test]
+    fn validate_without_a_file_has_no_lines() {
+        let mut cfg = parse(&base_with(""), "v").unwrap();
+        assert!(validate(&cfg).is_empty());
+        cfg.napi.weight = 0;
+        cfg.ports[0].name = "lan".into();
+        let errors = validate(&cfg);
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["ports[1].name", "napi.weight"], "{errors:?}");
+        assert!(errors.iter().all(|e| e.line.is_none()));
+    }
+
+    #[test]
+    fn tcp_flags() {
+        assert_eq!(
+            parse_tcp_flags("syn").unwrap(),
+            TcpFlags {
+                must_set: 0x02,
+                must_clear: 0
+            }
+        );
+        let f = parse_tcp_flags("syn,!ack").unwrap();
+        assert_eq!(
+            f,
+            TcpFlags {
+                must_set: 0x02,
+                must_clear: 0x10
+            }
+        );
+        assert!(f.matches(0x02));
+        assert!(!f.matches(0x12));
+        assert!(!f.matches(0x10));
+        assert_eq!(
+            parse_tcp_flags(" FIN , ! cwr ").unwrap(),
+            TcpFlags {
+                must_set: 0x01,
+                must_clear: 0x80
+            }
+        );
+        for (bad, why) in [
+            ("", "empty item"),
+            ("syn,,ack", "empty item"),
+            ("syn,", "empty item"),
+            ("!", "unknown TCP flag \"\""),
+            ("syn,!syn", "appears twice"),
+            ("ack,ack", "appears twice"),
+            ("sin", "unknown TCP flag \"sin\""),
+        ] {
+            let e = parse_tcp_flags(bad).unwrap_err();
+            assert!(e.contains(why), "{bad:?}: {e}");
+        }
+    }
+
+    proptest! {
+        /// Any set of distinct flags, each maybe negated, in any order,
+        /// parses to the masks of a simple model.
+        #[test]
+        fn tcp_flags_match_model(picks in prop::sample::subsequence((0..8usize).collect::<Vec<_>>(), 1..=8),
+                                 negate in prop::collection::vec(any::<bool>(), 8),
+                                 order in any::<prop::sample::Index>()) {
+            let mut items: Vec<String> = picks.iter()
+                .map(|&i| format!("{}{}", if negate[i] { "!" } else { "" }, TCP_FLAG_NAMES[i]))
+                .collect();
+            let n = items.len();
+            items.rotate_left(order.index(n));
+            let (mut set, mut clear) = (0u8, 0u8);
+            for &i in &picks {
+                if negate[i] { clear |= 1 << i } else { set |= 1 << i }
+            }
+            prop_assert_eq!(parse_tcp_flags(&items.join(",")).unwrap(), TcpFlags { must_set: set, must_clear: clear });
         }
     }
 }

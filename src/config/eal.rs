@@ -538,4 +538,44 @@ mod tests {
         assert_eq!(level(LogLevel::Info), "--log-level=*:notice");
         assert_eq!(level(LogLevel::Trace), "--log-level=*:debug");
     }
+
+    /// The no-hugepage argv, handed to the real EAL (through dpdk-testpmd,
+    /// since one process gets one EAL): DPDK must accept it. Ignored by
+    /// default: it needs DPDK installed and a few hundred MB; run with
+    /// `cargo test eal_args_are_accepted_by_dpdk -- --ignored`.
+    #[test]
+    #[ignore]
+    fn eal_args_are_accepted_by_dpdk() {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+
+        let mut cfg = Config {
+            ports: vec![port("a", "net_null0"), port("b", "net_null1,no-rx=1")],
+            ..Config::default()
+        };
+        cfg.eal.memory_mb = 256;
+        // No telemetry sockets left behind (EAL still creates an empty
+        // /var/run/dpdk/rte runtime directory).
+        cfg.eal.args = vec!["--no-telemetry".into()];
+        for lcores in ["0-1", "(0-1)@0"] {
+            cfg.eal.lcores = lcores.into();
+            let args = eal_args(&cfg, "dpdk-testpmd");
+            let child = Command::new("dpdk-testpmd")
+                .args(&args[1..])
+                .args(["--", "-i", "--total-num-mbufs=2048"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn();
+            let Ok(mut child) = child else {
+                eprintln!("dpdk-testpmd not installed: skipped");
+                return;
+            };
+            child.stdin.take().unwrap().write_all(b"quit\n").unwrap();
+            let out = child.wait_with_output().unwrap();
+            let log = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{args:?}\n{log}");
+            assert!(log.contains("Bye"), "{args:?}\n{log}");
+        }
+    }
 }

@@ -1,16 +1,110 @@
 //! Serde for the wire types the config uses and for the config's own
-//! string-or-number types. Each is written as TOML writes it by hand: MACs
-//! and prefixes as strings, `src_mac` as `"port"` or a MAC, `proto` as a name
-//! or a number. Parse errors carry the wire types' own messages, which name
-//! the expected form.
+//! keyword and string-or-number types. Each is written as TOML writes it by
+//! hand: MACs and prefixes as strings, keywords as lowercase strings,
+//! `src_mac` as `"port"` or a MAC, `proto` as a name or a number. Parse
+//! errors carry the wire types' own messages, which name the expected form.
 
 use std::fmt;
+use std::str::FromStr;
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::types::{IpProto, SrcMac};
+use super::types::{
+    FilterWhen, ForwardMode, FreeMode, IdleMode, IovaMode, IpProto, LogLevel, OverloadPolicy,
+    RpsHash, RuleAction, SrcMac,
+};
 use crate::wire::{IpPrefix, MacAddr};
+
+/// A keyword enum: `as_str`, `NAMES`, `Display`, `FromStr` and serde, all
+/// from one table of TOML spellings (canonical name first, then aliases).
+///
+/// Hand-written rather than `#[derive(Deserialize)]` so that a wrong type
+/// reads "invalid type: integer `3`, expected one of "poll", "park"" instead
+/// of toml's "wanted string or table".
+macro_rules! keyword_enum {
+    ($ty:ident { $($variant:ident => $name:literal $(| $alias:literal)*),+ $(,)? }) => {
+        impl $ty {
+            /// The TOML spellings, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$($name),+];
+
+            /// The TOML spelling.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name,)+
+                }
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($name $(| $alias)* => Ok($ty::$variant),)+
+                    _ => Err(format!("unknown value {s:?}: use {}", quoted(Self::NAMES))),
+                }
+            }
+        }
+
+        impl Serialize for $ty {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct KeywordVisitor;
+
+                impl Visitor<'_> for KeywordVisitor {
+                    type Value = $ty;
+
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        write!(f, "{}", quoted($ty::NAMES))
+                    }
+
+                    fn visit_str<E: de::Error>(self, v: &str) -> Result<$ty, E> {
+                        v.parse().map_err(|_| E::unknown_variant(v, $ty::NAMES))
+                    }
+                }
+
+                d.deserialize_str(KeywordVisitor)
+            }
+        }
+    };
+}
+
+/// `"a", "b" or "c"`
+fn quoted(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => quoted.concat(),
+    }
+}
+
+keyword_enum!(IovaMode { Va => "va", Pa => "pa" });
+keyword_enum!(IdleMode { Poll => "poll", Park => "park" });
+keyword_enum!(RpsHash { Auto => "auto", Software => "software" });
+keyword_enum!(ForwardMode { L2 => "l2", L3 => "l3" });
+keyword_enum!(OverloadPolicy { None => "none", Drop => "drop", Demote => "demote", Filter => "filter" });
+keyword_enum!(FilterWhen { Overload => "overload", Always => "always" });
+keyword_enum!(RuleAction { Pass => "pass", Drop => "drop", RateLimit => "rate_limit" });
+keyword_enum!(FreeMode { Immediate => "immediate", Batch => "batch", Owner => "owner" });
+keyword_enum!(LogLevel {
+    Error => "error",
+    Warn => "warn" | "warning",
+    Info => "info",
+    Debug => "debug",
+    Trace => "trace",
+});
 
 impl Serialize for MacAddr {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -143,6 +237,29 @@ mod tests {
 
     fn proto_int(n: i64) -> Result<IpProto, ValueError> {
         IpProto::deserialize(I64Deserializer::<ValueError>::new(n))
+    }
+
+    #[test]
+    fn keywords() {
+        assert_eq!("warning".parse::<LogLevel>().unwrap(), LogLevel::Warn);
+        assert_eq!(LogLevel::Warn.to_string(), "warn");
+        assert_eq!(RuleAction::RateLimit.as_str(), "rate_limit");
+        assert_eq!(OverloadPolicy::NAMES, ["none", "drop", "demote", "filter"]);
+        assert_eq!(
+            "l4".parse::<ForwardMode>().unwrap_err(),
+            "unknown value \"l4\": use \"l2\" or \"l3\""
+        );
+        let de = |s: &str| FreeMode::deserialize(StrDeserializer::<ValueError>::new(s));
+        assert_eq!(de("batch").unwrap(), FreeMode::Batch);
+        assert_eq!(
+            de("Batch").unwrap_err().to_string(),
+            "unknown variant `Batch`, expected one of `immediate`, `batch`, `owner`"
+        );
+        let e = FreeMode::deserialize(I64Deserializer::<ValueError>::new(3)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid type: integer `3`, expected \"immediate\", \"batch\" or \"owner\""
+        );
     }
 
     #[test]

@@ -74,8 +74,11 @@ impl SpanIndex {
                 .filter(|r| r.start <= offset && offset < r.end.max(r.start + 1))
                 .map(|r| r.end - r.start)
         };
+        // Children are pushed after their parents: on equal widths (an array
+        // of one table spans what its element spans) prefer the deeper key.
         self.nodes
             .iter()
+            .rev()
             .filter_map(|n| {
                 let width = match (holds(&n.key), holds(&n.value)) {
                     (Some(a), Some(b)) => a.min(b),
@@ -247,6 +250,9 @@ rules = [{ name = "a", action = "pass" }]
         assert_eq!(at("mac ="), Some("ports[1].mac"));
         assert_eq!(at("2,\n]"), Some("workers.lcores[1]"));
         assert_eq!(at("\"pass\""), Some("overload.filter.rules[0].action"));
+        assert_eq!(at("name = \"wan\""), Some("ports[0].name"));
+        // `[[ports]]` #1 spans exactly what `ports` would if it were alone.
+        assert_eq!(at("[[ports]]\nname = \"lan\""), Some("ports[1]"));
         assert_eq!(at("# comment"), None);
     }
 

@@ -368,6 +368,15 @@ fn type_errors_name_the_key() {
         e.message
     );
 
+    let e = only_error(&format!("{MINIMAL}\n[free]\nmode = 3\n"));
+    assert_eq!(e.path, "free.mode");
+    assert!(
+        e.message
+            .ends_with("expected \"immediate\", \"batch\" or \"owner\""),
+        "{}",
+        e.message
+    );
+
     let e = only_error(&MINIMAL.replace("0.0.0.0/0", "10.0.0.1/8"));
     assert_eq!(e.path, "forward.routes[0].prefix");
     assert!(
@@ -409,6 +418,12 @@ fn unknown_keys_and_values_suggest_the_right_one() {
 
 #[test]
 fn missing_required_fields_name_the_element() {
+    let text = MINIMAL.replace("next_hop_mac = \"02:00:00:00:00:02\"\n", "");
+    let e = only_error(&text);
+    assert_eq!(e.path, "forward.routes[0]");
+    assert_eq!(e.line, Some(6));
+    assert_eq!(e.message, "missing field `next_hop_mac`");
+
     let text = format!("{MINIMAL}\n[[forward.routes]]\nprefix = \"10.0.0.0/8\"\nport = \"wan\"\n");
     let e = only_error(&text);
     assert_eq!(e.path, "forward.routes[1]");

@@ -182,23 +182,12 @@ impl Default for EalConfig {
 }
 
 /// `eal.iova_mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IovaMode {
     /// `--iova-mode=va`: what vdevs and VFIO want.
     Va,
     /// `--iova-mode=pa`: physical addresses (needs hugepages).
     Pa,
-}
-
-impl IovaMode {
-    /// The value DPDK's `--iova-mode` takes.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            IovaMode::Va => "va",
-            IovaMode::Pa => "pa",
-        }
-    }
 }
 
 /// `[[ports]]`: one DPDK ethdev.
@@ -290,8 +279,7 @@ impl Default for NapiConfig {
 }
 
 /// `napi.idle`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IdleMode {
     /// Keep polling (lowest latency, 100 % CPU).
     Poll,
@@ -338,8 +326,7 @@ impl Default for RpsConfig {
 }
 
 /// `rps.hash`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RpsHash {
     /// The NIC's RSS hash when the mbuf carries one, else software.
     Auto,
@@ -376,8 +363,7 @@ impl Default for ForwardConfig {
 }
 
 /// `forward.mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ForwardMode {
     /// Cross-connect: every frame from `input` goes to `output`.
     L2,
@@ -457,8 +443,7 @@ impl Default for OverloadConfig {
 }
 
 /// `overload.policy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OverloadPolicy {
     /// Detect and count only.
     None,
@@ -512,8 +497,7 @@ impl Default for FilterConfig {
 }
 
 /// `overload.filter.when`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FilterWhen {
     /// Only while the worker is overloaded.
     Overload,
@@ -618,8 +602,7 @@ impl IpProto {
 }
 
 /// `action` of a filter rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RuleAction {
     /// Keep the packet.
     Pass,
@@ -652,8 +635,7 @@ impl Default for FreeConfig {
 }
 
 /// `free.mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FreeMode {
     /// Free each mbuf where it is consumed.
     Immediate,
@@ -696,13 +678,11 @@ impl Default for LogConfig {
 }
 
 /// `log.level`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LogLevel {
     /// Errors only.
     Error,
     /// Also warnings.
-    #[serde(alias = "warning")]
     Warn,
     /// Also start-up and state changes.
     Info,

@@ -312,21 +312,27 @@ impl Validator {
 
     fn workers(&mut self, cfg: &Config, eal_lcores: Option<&BTreeSet<u32>>) {
         let main = cfg.eal.main_lcore;
+        let lcores = &cfg.workers.lcores;
+        // eal.lcores not yet taken by the main lcore or another worker.
         let free: Vec<u32> = eal_lcores
-            .map(|s| s.iter().copied().filter(|&l| l != main).collect())
+            .map(|s| {
+                s.iter()
+                    .copied()
+                    .filter(|&l| l != main && !lcores.contains(&l))
+                    .collect()
+            })
             .unwrap_or_default();
         let suggestion = if free.is_empty() {
-            "add lcores to eal.lcores beyond the main lcore".to_owned()
+            "add an lcore to eal.lcores for it".to_owned()
         } else {
             format!("use one of {}", list(&free))
         };
-        let lcores = &cfg.workers.lcores;
         if lcores.is_empty() {
             self.err(
                 "workers.lcores",
                 format!(
                     "no workers: list the lcores to run workers on ({suggestion}), e.g. lcores = [{}]",
-                    free.first().copied().unwrap_or(main + 1)
+                    free.first().copied().unwrap_or(main.saturating_add(1))
                 ),
             );
         }
@@ -921,7 +927,7 @@ mod tests {
             &t,
             "workers.lcores[0]",
             Some("  0,"),
-            "lcore 0 is the main lcore (eal.main_lcore), which runs the control plane: use one of 1, 2",
+            "lcore 0 is the main lcore (eal.main_lcore), which runs the control plane: use one of 2",
         );
 
         let t = [EAL, PORTS, ROUTES, "[workers]\nlcores = [1, 5]\n"].join("\n");
@@ -929,7 +935,7 @@ mod tests {
             &t,
             "workers.lcores[1]",
             Some("lcores = [1, 5]"),
-            "lcore 5 is not in eal.lcores \"0-2\": add it there or use one of 1, 2",
+            "lcore 5 is not in eal.lcores \"0-2\": add it there or use one of 2",
         );
 
         // The default worker (lcore 1) is not in this eal.lcores; the file

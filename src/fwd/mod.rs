@@ -16,3 +16,4 @@
 //! allocate.
 
 pub mod l3;
+pub mod route;

@@ -15,5 +15,6 @@
 //! panic; table construction runs once at start-up (or reload) and may
 //! allocate.
 
+pub mod l2;
 pub mod l3;
 pub mod route;

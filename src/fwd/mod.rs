@@ -15,6 +15,7 @@
 //! panic; table construction runs once at start-up (or reload) and may
 //! allocate.
 
+pub mod flow;
 pub mod l2;
 pub mod l3;
 pub mod route;

@@ -601,7 +601,7 @@ mod tests {
             let mut b = v4.build();
             let orig = b.clone();
             let p = classify(&b, b.len(), true).unwrap();
-            let total = 14 + 20 + (v4.options.len() + 3) / 4 * 4 + v4.payload.len();
+            let total = 14 + 20 + v4.options.len().div_ceil(4) * 4 + v4.payload.len();
             prop_assert_eq!(p.frame_len, total);
             prop_assert_eq!(p.dst, L3Dst::V4(u32::from_be_bytes(v4.dst)));
             rewrite(&mut b, &p.dst, NH, PORT);

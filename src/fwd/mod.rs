@@ -19,3 +19,6 @@ pub mod flow;
 pub mod l2;
 pub mod l3;
 pub mod route;
+
+#[doc(hidden)]
+pub mod fuzz;

@@ -29,6 +29,35 @@ pub const MAX_DSCP: u8 = 63;
 /// The smallest EtherType; values below are 802.3 lengths.
 pub const MIN_ETHERTYPE: u16 = 0x0600;
 
+/// EAL options [`eal_args`](super::eal_args) derives from config keys, and
+/// the key to set instead: given again in `eal.args` they would contradict
+/// the config (DPDK rejects `-m` with `--socket-mem`, `--in-memory` with
+/// `--no-huge`, ...).
+const MANAGED_EAL_OPTIONS: &[(&str, &str)] = &[
+    ("-l", "eal.lcores"),
+    ("--lcores", "eal.lcores"),
+    ("-c", "eal.lcores"),
+    ("--main-lcore", "eal.main_lcore"),
+    ("--master-lcore", "eal.main_lcore"),
+    ("--no-huge", "eal.no_huge"),
+    ("-m", "eal.memory_mb"),
+    ("--socket-mem", "eal.memory_mb"),
+    ("--in-memory", "eal.in_memory"),
+    ("--file-prefix", "eal.file_prefix"),
+    ("--iova-mode", "eal.iova_mode"),
+];
+
+/// The managed option `arg` spells, if any: `--opt`, `--opt=V`, `-x`, `-xV`.
+fn managed_eal_option(arg: &str) -> Option<(&'static str, &'static str)> {
+    MANAGED_EAL_OPTIONS.iter().copied().find(|(opt, _)| {
+        if opt.starts_with("--") {
+            arg == *opt || arg.strip_prefix(opt).is_some_and(|v| v.starts_with('='))
+        } else {
+            !arg.starts_with("--") && arg.starts_with(opt)
+        }
+    })
+}
+
 const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_IPV6: u16 = 0x86dd;
 
@@ -186,6 +215,16 @@ impl Validator {
                 "\"pa\" needs hugepages (anonymous memory has no usable physical addresses): \
                  set eal.no_huge = false or iova_mode = \"va\"",
             );
+        }
+        for (i, arg) in eal.args.iter().enumerate() {
+            if let Some((opt, key)) = managed_eal_option(arg) {
+                self.err(
+                    format!("eal.args[{i}]"),
+                    format!(
+                        "{opt} is set from {key}: remove {arg:?} from eal.args and set {key} instead"
+                    ),
+                );
+            }
         }
         if !eal.in_memory && eal.file_prefix.is_empty() {
             self.err(
@@ -888,6 +927,29 @@ mod tests {
         );
         let t = t.replace("iova_mode", "no_huge = false\niova_mode");
         parse(&t, "v.toml").unwrap_or_else(|e| panic!("{e}"));
+
+        for (arg, opt, key) in [
+            ("-l0-3", "-l", "eal.lcores"),
+            ("--lcores", "--lcores", "eal.lcores"),
+            ("-m", "-m", "eal.memory_mb"),
+            ("--socket-mem=512", "--socket-mem", "eal.memory_mb"),
+            ("--in-memory", "--in-memory", "eal.in_memory"),
+            ("--file-prefix=x", "--file-prefix", "eal.file_prefix"),
+        ] {
+            let eal = format!("[eal]\nlcores = \"0-2\"\nargs = [\"-n\", {arg:?}]\n");
+            check(
+                &[PORTS, WORKERS, ROUTES, &eal].join("\n"),
+                "eal.args[1]",
+                Some("args = "),
+                &format!(
+                    "{opt} is set from {key}: remove {arg:?} from eal.args and set {key} instead"
+                ),
+            );
+        }
+        let ok =
+            "[eal]\nlcores = \"0-2\"\nargs = [\"-n\", \"4\", \"--log-level=pmd.net.pcap:debug\", \
+                  \"--lcores-extra\", \"--no-telemetry\", \"--vdev\", \"net_ring0\"]\n";
+        parse(&[PORTS, WORKERS, ROUTES, ok].join("\n"), "v").unwrap_or_else(|e| panic!("{e}"));
 
         let t = [
             PORTS,

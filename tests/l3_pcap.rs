@@ -182,6 +182,19 @@ fn run_l3(name: &str, ports: &[Port], routes: &[Route], inputs: &[(&str, Vec<Cas
         s.port(p.name, mac(p.mac), &frames).mtu = p.mtu;
     }
     s.extra = routes_toml(routes);
+    // What each input frame should become, for whoever reads a failed run's
+    // kept temp dir.
+    let mut plan = String::new();
+    for (port, cases) in inputs {
+        for (i, c) in cases.iter().enumerate() {
+            let verdict = match &c.verdict {
+                Verdict::Out { port, .. } => format!("out on {port}"),
+                Verdict::Drop(reason) => format!("drop {reason}"),
+            };
+            plan.push_str(&format!("{port}[{i}] {verdict}: {}\n", hex(&c.frame)));
+        }
+    }
+    std::fs::write(s.dir.join("expected.txt"), plan).expect("write expected.txt");
     let r = s.replay();
 
     let mut want_drops: BTreeMap<&str, u64> = BTreeMap::new();

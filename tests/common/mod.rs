@@ -31,6 +31,14 @@ use packet::{mac_str, Mac};
 /// The binary under test.
 pub const NAPIFWD: &str = env!("CARGO_BIN_EXE_napifwd");
 
+/// The binary the tests run: `NAPIFWD_BIN` if set (e.g. a release build),
+/// else the one cargo built for this test run.
+pub fn napifwd_bin() -> PathBuf {
+    std::env::var_os("NAPIFWD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(NAPIFWD))
+}
+
 /// A run that takes longer than this is killed and the test fails with its
 /// stderr. Each pcap replay should take a few seconds at most.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -179,14 +187,15 @@ where
 {
     let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
     let start = Instant::now();
-    let mut child = Command::new(NAPIFWD)
+    let bin = napifwd_bin();
+    let mut child = Command::new(&bin)
         .args(&args)
         .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("spawn {NAPIFWD}: {e}"));
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
     let mut out = child.stdout.take().expect("stdout pipe");
     let mut err = child.stderr.take().expect("stderr pipe");
     let out_t = std::thread::spawn(move || {

@@ -1,0 +1,652 @@
+//! Shared machinery of the end-to-end tests: a temp dir per test, pcap I/O,
+//! packet builders, a config writer for `net_pcap` ports, a runner that
+//! starts the `napifwd` binary as a subprocess with a timeout, and a reader
+//! for the final statistics (`--stats-json`) with the invariants every run
+//! must keep (`assert_balanced`, `assert_no_mbuf_leak`).
+//!
+//! One EAL per process: every DPDK run is a separate `napifwd` process with
+//! its own temp dir, and DPDK runs are serialised (see [`dpdk_lock`]) because
+//! the machine has two cores and every run pins a polling worker to lcore 1.
+#![allow(dead_code)]
+
+pub mod packet;
+pub mod pcapio;
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fmt::Write as _;
+use std::io::Read;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use packet::{mac_str, Mac};
+
+/// The binary under test.
+pub const NAPIFWD: &str = env!("CARGO_BIN_EXE_napifwd");
+
+/// The binary the tests run: `NAPIFWD_BIN` if set (e.g. a release build),
+/// else the one cargo built for this test run.
+pub fn napifwd_bin() -> PathBuf {
+    std::env::var_os("NAPIFWD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(NAPIFWD))
+}
+
+/// A run that takes longer than this is killed and the test fails with its
+/// stderr. Each pcap replay should take a few seconds at most.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `--until-idle` used for every pcap replay.
+pub const UNTIL_IDLE_MS: u64 = 300;
+
+/// Every drop reason of the contract (src/drop_reason.rs), in order.
+pub const DROP_REASONS: [&str; 12] = [
+    "truncated",
+    "bad_header",
+    "bad_checksum",
+    "unsupported",
+    "ttl_exceeded",
+    "no_route",
+    "mtu_exceeded",
+    "backlog_full",
+    "flow_limit",
+    "overload",
+    "filter",
+    "tx_full",
+];
+
+// ---------------------------------------------------------------------------
+// temp dirs
+
+/// A fresh directory under cargo's per-target temp dir. Removed when the test
+/// passes; kept (and its path printed) when the test fails, so the configs,
+/// pcaps and stats of a failing run can be inspected.
+#[derive(Debug)]
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        static SEQ: AtomicUsize = AtomicUsize::new(0);
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("napifwd-e2e");
+        let path = base.join(format!(
+            "{name}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("mkdir {}: {e}", path.display()));
+        // net_pcap device arguments are split on ',' and '='.
+        let s = path.to_str().expect("utf-8 temp path");
+        assert!(
+            !s.contains(',') && !s.contains('='),
+            "temp path {s} cannot be used in a vdev spec"
+        );
+        TempDir { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.path.join(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test files kept in {}", self.path.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// serialising DPDK runs
+
+/// Held while a DPDK process runs.
+#[derive(Debug)]
+pub struct DpdkGuard {
+    _thread: MutexGuard<'static, ()>,
+    _process: UnixListener,
+}
+
+/// Serialises DPDK runs: across the threads of one test binary with a mutex,
+/// and across test binaries (e.g. under nextest) with an abstract Unix socket
+/// name, which only one process can bind and which the kernel releases when
+/// its holder exits, even if it is killed.
+pub fn dpdk_lock() -> DpdkGuard {
+    static THREADS: Mutex<()> = Mutex::new(());
+    let thread = THREADS.lock().unwrap_or_else(|e| e.into_inner());
+    let addr = SocketAddr::from_abstract_name(b"napifwd-e2e-dpdk-lock").expect("abstract name");
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        match UnixListener::bind_addr(&addr) {
+            Ok(l) => {
+                return DpdkGuard {
+                    _thread: thread,
+                    _process: l,
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("cannot take the DPDK test lock: {e}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// running the binary
+
+/// What a finished `napifwd` process left behind.
+#[derive(Debug)]
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Output {
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// stdout and stderr together, for message checks that should not care
+    /// which stream a message went to.
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "status: {}\nelapsed: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.status, self.elapsed, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `napifwd ARGS...` in `cwd`, killing it after `timeout` (the test then
+/// fails with whatever the process printed).
+pub fn napifwd<I, S>(args: I, cwd: &Path, timeout: Duration) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let start = Instant::now();
+    let bin = napifwd_bin();
+    let mut child = Command::new(&bin)
+        .args(&args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+    let mut out = child.stdout.take().expect("stdout pipe");
+    let mut err = child.stderr.take().expect("stderr pipe");
+    let out_t = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = out.read_to_end(&mut s);
+        String::from_utf8_lossy(&s).into_owned()
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = err.read_to_end(&mut s);
+        String::from_utf8_lossy(&s).into_owned()
+    });
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait for napifwd") {
+            break st;
+        }
+        if start.elapsed() > timeout {
+            timed_out = true;
+            let _ = child.kill();
+            break child.wait().expect("wait for killed napifwd");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let output = Output {
+        status,
+        stdout: out_t.join().unwrap_or_default(),
+        stderr: err_t.join().unwrap_or_default(),
+        elapsed: start.elapsed(),
+    };
+    if timed_out {
+        panic!(
+            "napifwd {:?} did not exit within {timeout:?}; killed it\n{}",
+            args,
+            output.describe()
+        );
+    }
+    output
+}
+
+// ---------------------------------------------------------------------------
+// configs with net_pcap ports
+
+/// One `net_pcap` port of a test setup.
+#[derive(Debug, Clone)]
+pub struct PcapPort {
+    pub name: String,
+    pub mac: Mac,
+    pub mtu: Option<u32>,
+    /// The pcap napifwd reads (always present; empty if the port gets no input).
+    pub rx: PathBuf,
+    /// The pcap napifwd writes.
+    pub tx: PathBuf,
+}
+
+/// A temp dir with `net_pcap` ports, the config that uses them, and the run.
+#[derive(Debug)]
+pub struct PcapSetup {
+    pub dir: TempDir,
+    pub ports: Vec<PcapPort>,
+    /// Extra TOML appended to the config (forwarding rules, ...).
+    pub extra: String,
+}
+
+/// The result of one replay: the process output and the parsed statistics.
+#[derive(Debug)]
+pub struct Replay {
+    pub output: Output,
+    pub stats: Stats,
+}
+
+impl PcapSetup {
+    pub fn new(test_name: &str) -> PcapSetup {
+        PcapSetup {
+            dir: TempDir::new(test_name),
+            ports: Vec::new(),
+            extra: String::new(),
+        }
+    }
+
+    /// Adds a port whose rx pcap holds `input` (may be empty).
+    pub fn port(&mut self, name: &str, mac: Mac, input: &[Vec<u8>]) -> &mut PcapPort {
+        let rx = self.dir.join(&format!("{name}-in.pcap"));
+        let tx = self.dir.join(&format!("{name}-out.pcap"));
+        pcapio::write_pcap(&rx, input);
+        self.ports.push(PcapPort {
+            name: name.to_owned(),
+            mac,
+            mtu: None,
+            rx,
+            tx,
+        });
+        self.ports.last_mut().expect("just pushed")
+    }
+
+    pub fn port_named(&self, name: &str) -> &PcapPort {
+        self.ports
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("no port {name} in the setup"))
+    }
+
+    /// The config file text: test EAL settings, one `net_pcap` vdev per port
+    /// (net_pcap0, net_pcap1, ...), one worker on lcore 1, metrics off.
+    pub fn config_text(&self) -> String {
+        let mut t = String::new();
+        t.push_str(&eal_section());
+        for (i, p) in self.ports.iter().enumerate() {
+            let _ = writeln!(t, "\n[[ports]]");
+            let _ = writeln!(t, "name = \"{}\"", p.name);
+            let _ = writeln!(
+                t,
+                "device = \"net_pcap{i},rx_pcap={},tx_pcap={}\"",
+                p.rx.display(),
+                p.tx.display()
+            );
+            let _ = writeln!(t, "mac = \"{}\"", mac_str(&p.mac));
+            if let Some(mtu) = p.mtu {
+                let _ = writeln!(t, "mtu = {mtu}");
+            }
+        }
+        t.push_str("\n[workers]\nlcores = [1]\n\n[metrics]\nlisten = \"\"\n\n");
+        t.push_str(&self.extra);
+        t
+    }
+
+    pub fn write_config(&self) -> PathBuf {
+        let path = self.dir.join("napifwd.toml");
+        std::fs::write(&path, self.config_text()).expect("write config");
+        path
+    }
+
+    /// Writes the config, replays every rx pcap through napifwd
+    /// (`--until-idle`), requires exit 0 and a stats file.
+    pub fn replay(&self) -> Replay {
+        let config = self.write_config();
+        let stats_path = self.dir.join("stats.json");
+        let idle = UNTIL_IDLE_MS.to_string();
+        let output = {
+            let _guard = dpdk_lock();
+            napifwd(
+                [
+                    OsStr::new("run"),
+                    OsStr::new("--config"),
+                    config.as_os_str(),
+                    OsStr::new("--until-idle"),
+                    OsStr::new(&idle),
+                    OsStr::new("--stats-json"),
+                    stats_path.as_os_str(),
+                    OsStr::new("--log-level"),
+                    OsStr::new("info"),
+                ],
+                self.dir.path(),
+                RUN_TIMEOUT,
+            )
+        };
+        assert_eq!(
+            output.code(),
+            Some(0),
+            "napifwd run failed\nconfig:\n{}\n{}",
+            self.config_text(),
+            output.describe()
+        );
+        let stats =
+            Stats::read(&stats_path).unwrap_or_else(|e| panic!("{e}\n{}", output.describe()));
+        Replay { output, stats }
+    }
+
+    /// The frames napifwd wrote on port `name`.
+    pub fn output(&self, name: &str) -> Vec<Vec<u8>> {
+        pcapio::read_pcap(&self.port_named(name).tx)
+    }
+}
+
+/// The `[eal]` section every DPDK test uses: two lcores, no hugepages, no
+/// shared files, no PCI probing (only the test's vdevs).
+pub fn eal_section() -> String {
+    "[eal]\n\
+     lcores = \"0-1\"\n\
+     main_lcore = 0\n\
+     no_huge = true\n\
+     memory_mb = 256\n\
+     in_memory = true\n\
+     args = [\"--no-pci\"]\n"
+        .to_owned()
+}
+
+// ---------------------------------------------------------------------------
+// final statistics
+
+/// The `--stats-json` document.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    pub json: Value,
+}
+
+impl Stats {
+    pub fn read(path: &Path) -> Result<Stats, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("no stats JSON at {}: {e}", path.display()))?;
+        let json = serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "stats JSON at {} does not parse: {e}\n{text}",
+                path.display()
+            )
+        })?;
+        Ok(Stats { json })
+    }
+
+    fn pretty(&self) -> String {
+        serde_json::to_string_pretty(&self.json).unwrap_or_default()
+    }
+
+    /// The unsigned integer at a JSON pointer such as `/totals/rx_packets`.
+    pub fn u64_at(&self, pointer: &str) -> u64 {
+        self.json
+            .pointer(pointer)
+            .and_then(Value::as_u64)
+            .unwrap_or_else(|| {
+                panic!(
+                    "stats JSON has no unsigned integer at {pointer}\n{}",
+                    self.pretty()
+                )
+            })
+    }
+
+    pub fn total(&self, key: &str) -> u64 {
+        self.u64_at(&format!("/totals/{key}"))
+    }
+
+    pub fn port(&self, port: &str, key: &str) -> u64 {
+        self.u64_at(&format!("/ports/{port}/{key}"))
+    }
+
+    /// A `dropped_by_reason` object as a map; every key must be a known reason.
+    fn reasons_at(&self, pointer: &str) -> BTreeMap<String, u64> {
+        let obj = self
+            .json
+            .pointer(pointer)
+            .and_then(Value::as_object)
+            .unwrap_or_else(|| panic!("stats JSON has no object at {pointer}\n{}", self.pretty()));
+        obj.iter()
+            .map(|(k, v)| {
+                assert!(
+                    DROP_REASONS.contains(&k.as_str()),
+                    "unknown drop reason {k:?} at {pointer}; the contract's reasons are {DROP_REASONS:?}"
+                );
+                let n = v
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("{pointer}/{k} is not a count: {v}"));
+                (k.clone(), n)
+            })
+            .collect()
+    }
+
+    /// `totals.dropped_by_reason`, reasons with a zero count left out.
+    pub fn drops(&self) -> BTreeMap<String, u64> {
+        let mut m = self.reasons_at("/totals/dropped_by_reason");
+        m.retain(|_, n| *n != 0);
+        m
+    }
+
+    pub fn drop_count(&self, reason: &str) -> u64 {
+        self.drops().get(reason).copied().unwrap_or(0)
+    }
+
+    /// The drop counts are exactly `expected` (reasons not listed must be 0).
+    pub fn assert_drops(&self, expected: &[(&str, u64)]) {
+        let want: BTreeMap<String, u64> = expected
+            .iter()
+            .filter(|(_, n)| *n != 0)
+            .map(|(r, n)| ((*r).to_owned(), *n))
+            .collect();
+        assert_eq!(
+            self.drops(),
+            want,
+            "totals.dropped_by_reason (left: napifwd, right: expected)"
+        );
+    }
+
+    /// The conservation law of design.md section 2 after a drain:
+    /// `rx == tx + sum(drops by reason)`, `dropped_packets == sum(drops)`,
+    /// `in_flight == 0`, and the per-worker drop counts add up to the totals.
+    pub fn assert_balanced(&self) {
+        let rx = self.total("rx_packets");
+        let tx = self.total("tx_packets");
+        let dropped = self.total("dropped_packets");
+        let by_reason: u64 = self.drops().values().sum();
+        let in_flight = self.total("in_flight");
+        assert_eq!(
+            in_flight,
+            0,
+            "totals.in_flight after drain\n{}",
+            self.pretty()
+        );
+        assert_eq!(
+            dropped,
+            by_reason,
+            "totals.dropped_packets != sum(totals.dropped_by_reason)\n{}",
+            self.pretty()
+        );
+        assert_eq!(
+            rx,
+            tx + by_reason,
+            "rx_packets != tx_packets + sum(dropped_by_reason)\n{}",
+            self.pretty()
+        );
+        let workers = self
+            .json
+            .pointer("/workers")
+            .and_then(Value::as_array)
+            .unwrap_or_else(|| panic!("stats JSON has no workers list\n{}", self.pretty()));
+        assert!(!workers.is_empty(), "workers list is empty");
+        let mut sum: BTreeMap<String, u64> = BTreeMap::new();
+        for i in 0..workers.len() {
+            for (r, n) in self.reasons_at(&format!("/workers/{i}/dropped_by_reason")) {
+                *sum.entry(r).or_default() += n;
+            }
+        }
+        sum.retain(|_, n| *n != 0);
+        assert_eq!(
+            sum,
+            self.drops(),
+            "sum of workers[].dropped_by_reason != totals.dropped_by_reason\n{}",
+            self.pretty()
+        );
+    }
+
+    /// The port counters agree with the totals, and nothing was missed or
+    /// failed at the device level.
+    pub fn assert_ports_consistent(&self, ports: &[&str]) {
+        let mut rx = 0;
+        let mut tx = 0;
+        for p in ports {
+            rx += self.port(p, "rx_packets");
+            tx += self.port(p, "tx_packets");
+            for k in ["rx_missed", "rx_errors", "tx_errors"] {
+                assert_eq!(self.port(p, k), 0, "ports.{p}.{k}\n{}", self.pretty());
+            }
+        }
+        assert_eq!(
+            rx,
+            self.total("rx_packets"),
+            "sum of ports[].rx_packets != totals.rx_packets"
+        );
+        assert_eq!(
+            tx,
+            self.total("tx_packets"),
+            "sum of ports[].tx_packets != totals.tx_packets"
+        );
+    }
+
+    /// Every mbuf taken from a mempool was given back: nothing leaked.
+    pub fn assert_no_mbuf_leak(&self) {
+        let at_exit = self.json.pointer("/mempools/in_use_at_exit");
+        let baseline = self.json.pointer("/mempools/baseline");
+        assert!(
+            at_exit.is_some() && baseline.is_some(),
+            "stats JSON lacks mempools.in_use_at_exit / mempools.baseline\n{}",
+            self.pretty()
+        );
+        assert_eq!(
+            at_exit, baseline,
+            "mbufs leaked: mempools.in_use_at_exit != mempools.baseline"
+        );
+    }
+
+    /// The worker list: one entry per configured worker lcore.
+    pub fn assert_workers(&self, lcores: &[u64]) {
+        let workers = self
+            .json
+            .pointer("/workers")
+            .and_then(Value::as_array)
+            .unwrap_or_else(|| panic!("stats JSON has no workers list\n{}", self.pretty()));
+        let got: Vec<u64> = (0..workers.len())
+            .map(|i| self.u64_at(&format!("/workers/{i}/lcore")))
+            .collect();
+        assert_eq!(got, lcores, "workers[].lcore");
+        for i in 0..workers.len() {
+            self.u64_at(&format!("/workers/{i}/id"));
+            self.u64_at(&format!("/workers/{i}/processed"));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// comparing outputs
+
+/// Compares two frame lists and, on a mismatch, says where and how they
+/// differ (a hex dump of the first differing frame) instead of dumping both.
+pub fn assert_frames_eq(port: &str, got: &[Vec<u8>], want: &[Vec<u8>]) {
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        if g != w {
+            panic!(
+                "port {port}: frame {i} differs (got {} bytes, expected {} bytes)\n got: {}\nwant: {}",
+                g.len(),
+                w.len(),
+                hex(g),
+                hex(w)
+            );
+        }
+    }
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "port {port}: got {} frames, expected {}",
+        got.len(),
+        want.len()
+    );
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter()
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Checks that `got` is an interleaving of the `streams` (each stream's order
+/// kept): what one output port must show when several input ports feed it
+/// through one worker. Frames must be unique across streams.
+pub fn assert_interleaving(port: &str, got: &[Vec<u8>], streams: &[&[Vec<u8>]]) {
+    let mut heads = vec![0usize; streams.len()];
+    for (i, g) in got.iter().enumerate() {
+        let s = (0..streams.len()).find(|&s| streams[s].get(heads[s]) == Some(g));
+        match s {
+            Some(s) => heads[s] += 1,
+            None => panic!(
+                "port {port}: frame {i} is not the next expected frame of any input stream\n got: {}\nnext expected: {:?}",
+                hex(g),
+                (0..streams.len())
+                    .map(|s| streams[s].get(heads[s]).map(|f| hex(f)))
+                    .collect::<Vec<_>>()
+            ),
+        }
+    }
+    for (s, stream) in streams.iter().enumerate() {
+        assert_eq!(
+            heads[s],
+            stream.len(),
+            "port {port}: only {} of the {} frames of input stream {s} came out",
+            heads[s],
+            stream.len()
+        );
+    }
+}
+
+/// The 1-based line of the first line of `text` containing `needle`.
+pub fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("{needle:?} not in config text"))
+        + 1
+}

@@ -48,6 +48,10 @@ pub enum RunError {
     /// Setting up pools, ports, tables or workers failed.
     #[error("{0}")]
     Setup(#[from] dpdk::DpdkError),
+    /// The forwarding tables could not be built from a config that passed
+    /// validation (a validation gap: please report it).
+    #[error("cannot build the forwarding plan: {0}")]
+    Plan(String),
     /// Writing the stats JSON failed.
     #[error("cannot write stats JSON to {path}: {source}")]
     StatsJson {
@@ -71,11 +75,12 @@ const POOL_CACHE: u32 = 256;
 /// Assigns (port, rx queue) pairs to workers round-robin, in config order.
 /// Returns, per worker, the (port index, queue) pairs it polls.
 pub fn assign_rx_queues(ports: &[config::PortConfig], workers: usize) -> Vec<Vec<(usize, u16)>> {
-    let mut out = vec![Vec::new(); workers.max(1)];
+    let n = workers.max(1);
+    let mut out = vec![Vec::new(); n];
     let mut k = 0usize;
     for (p, port) in ports.iter().enumerate() {
         for q in 0..port.rx_queues {
-            out[k % out.len()].push((p, q));
+            out[k % n].push((p, q));
             k += 1;
         }
     }
@@ -130,14 +135,18 @@ struct Running {
 /// it. Returns the final report.
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report, RunError> {
     if let Err(e) = os::block_signals() {
-        eprintln!("napifwd: warning: cannot block signals ({e}); Ctrl-C will kill without a report");
+        eprintln!(
+            "napifwd: warning: cannot block signals ({e}); Ctrl-C will kill without a report"
+        );
     }
     let args = config::eal_args(cfg, "napifwd");
     let eal = Eal::init(&args).map_err(|source| RunError::Eal {
         hint: eal_hint(
             cfg,
             hugepages_total(),
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
         ),
         source,
     })?;
@@ -153,7 +162,10 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report, RunError> {
     let report = stop(cfg, running)?;
     if let Some(path) = &opts.stats_json {
         let json = serde_json::to_string_pretty(&report).expect("report serialises");
-        std::fs::write(path, json + "\n").map_err(|source| RunError::StatsJson { path: path.clone(), source })?;
+        std::fs::write(path, json + "\n").map_err(|source| RunError::StatsJson {
+            path: path.clone(),
+            source,
+        })?;
     }
     print_final(&report);
     check_accounting(&report)?;
@@ -188,7 +200,10 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
         // RX queue q of port p is polled by the worker assignment says.
         let rx_pools = (0..pc.rx_queues)
             .map(|q| {
-                let w = assignment.iter().position(|a| a.contains(&(p, q))).unwrap_or(0);
+                let w = assignment
+                    .iter()
+                    .position(|a| a.contains(&(p, q)))
+                    .unwrap_or(0);
                 pools[w].1
             })
             .collect();
@@ -242,7 +257,11 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             .collect();
         let tx = tx_by_port
             .iter_mut()
-            .map(|qs| qs[w].take().expect("each worker takes its own TX queue once"))
+            .map(|qs| {
+                qs[w]
+                    .take()
+                    .expect("each worker takes its own TX queue once")
+            })
             .collect();
         let c = Arc::new(WorkerCounters::default());
         let ctl = Arc::new(WorkerControl::default());
@@ -283,7 +302,7 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
 }
 
 /// Builds the forwarding plan from the config and the started ports.
-fn build_plan(cfg: &Config, ports: &[Port]) -> Result<Plan, dpdk::DpdkError> {
+fn build_plan(cfg: &Config, ports: &[Port]) -> Result<Plan, RunError> {
     let infos: Vec<PortInfo> = ports
         .iter()
         .zip(&cfg.ports)
@@ -296,9 +315,13 @@ fn build_plan(cfg: &Config, ports: &[Port]) -> Result<Plan, dpdk::DpdkError> {
     let socket = lcore::socket_of(cfg.workers.lcores[0]);
     let mode = match cfg.forward.mode {
         ForwardMode::L3 => {
-            let routes = RouteTable::build(cfg.forward.routes.iter().filter_map(|r| {
-                index_of(&r.port).map(|p| (r.prefix, p, r.next_hop_mac))
-            }));
+            let routes = RouteTable::new(
+                cfg.forward
+                    .routes
+                    .iter()
+                    .filter_map(|r| index_of(&r.port).map(|p| (r.prefix, p, r.next_hop_mac))),
+            )
+            .map_err(|e| RunError::Plan(e.to_string()))?;
             Mode::L3(L3Tables::build(&routes, socket)?)
         }
         ForwardMode::L2 => {
@@ -312,7 +335,9 @@ fn build_plan(cfg: &Config, ports: &[Port]) -> Result<Plan, dpdk::DpdkError> {
                 };
                 Some((input, output, x.dst_mac, src))
             });
-            Mode::L2(XconnectTable::build(entries))
+            Mode::L2(Box::new(
+                XconnectTable::new(entries).map_err(|e| RunError::Plan(e.to_string()))?,
+            ))
         }
     };
     Ok(Plan {
@@ -346,14 +371,20 @@ fn supervise(_cfg: &Config, opts: &RunOptions, r: &Running) {
             }
         }
         let now = Instant::now();
-        if opts.duration.is_some_and(|d| now.duration_since(r.started) >= d) {
+        if opts
+            .duration
+            .is_some_and(|d| now.duration_since(r.started) >= d)
+        {
             return;
         }
         let rx = total_rx(r);
         if rx != last_rx {
             last_rx = rx;
             last_rx_change = now;
-        } else if opts.until_idle.is_some_and(|d| now.duration_since(last_rx_change) >= d) {
+        } else if opts
+            .until_idle
+            .is_some_and(|d| now.duration_since(last_rx_change) >= d)
+        {
             return;
         }
         if opts.live_stats && now.duration_since(last_line) >= Duration::from_secs(1) {

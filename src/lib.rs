@@ -14,6 +14,7 @@ pub mod drop_reason;
 pub mod fwd;
 pub mod napi;
 pub mod plan;
+pub mod rps;
 pub mod stats;
-pub mod worker;
 pub mod wire;
+pub mod worker;

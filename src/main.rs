@@ -14,7 +14,11 @@ const EX_CONFIG: u8 = 78;
 const EX_RUNTIME: u8 = 1;
 
 #[derive(Parser, Debug)]
-#[command(name = "napifwd", version, about = "DPDK poll-mode forwarder with NAPI-like backlog workers")]
+#[command(
+    name = "napifwd",
+    version,
+    about = "DPDK poll-mode forwarder with NAPI-like backlog workers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -62,7 +66,11 @@ fn main() -> ExitCode {
                 env!("NAPIFWD_GIT_COMMIT"),
                 env!("NAPIFWD_BUILD_PROFILE")
             );
-            println!("{} (built against {})", dpdk::dpdk_version(), dpdk_sys::DPDK_HEADERS_VERSION);
+            println!(
+                "{} (built against {})",
+                dpdk::dpdk_version(),
+                dpdk_sys::DPDK_HEADERS_VERSION
+            );
             ExitCode::SUCCESS
         }
         Command::CheckConfig { file } => match config::load(&file) {

@@ -130,18 +130,28 @@ mod tests {
         let srcs = [SourceKind::RxQueue; 3];
         let mut visited = vec![];
         // Every source always has 64 packets; budget 100, weight 64.
-        let out = rr.run_round(&budget(64, 100), &srcs, || 0, |i, q| {
-            visited.push((i, q));
-            q
-        });
+        let out = rr.run_round(
+            &budget(64, 100),
+            &srcs,
+            || 0,
+            |i, q| {
+                visited.push((i, q));
+                q
+            },
+        );
         assert_eq!(visited, vec![(0, 64), (1, 36)]);
         assert_eq!(out.packets, 100);
         assert!(out.budget_exhausted && !out.time_exhausted);
         visited.clear();
-        rr.run_round(&budget(64, 100), &srcs, || 0, |i, q| {
-            visited.push((i, q));
-            q
-        });
+        rr.run_round(
+            &budget(64, 100),
+            &srcs,
+            || 0,
+            |i, q| {
+                visited.push((i, q));
+                q
+            },
+        );
         assert_eq!(visited[0].0, 2, "source 2 was not reached: it goes first");
     }
 
@@ -157,11 +167,19 @@ mod tests {
     fn time_limit_ends_the_round() {
         let mut rr = RoundRobin::default();
         let mut t = 0u64;
-        let b = NapiBudget { budget_ticks: 10, ..budget(64, 1000) };
-        let out = rr.run_round(&b, &[SourceKind::RxQueue; 4], || {
-            t += 6;
-            t
-        }, |_, q| q);
+        let b = NapiBudget {
+            budget_ticks: 10,
+            ..budget(64, 1000)
+        };
+        let out = rr.run_round(
+            &b,
+            &[SourceKind::RxQueue; 4],
+            || {
+                t += 6;
+                t
+            },
+            |_, q| q,
+        );
         // start=6; after visit 0 now=12 (6 ticks); after visit 1 now=18 (12 >= 10).
         assert_eq!(out.visits, 2);
         assert!(out.time_exhausted && !out.budget_exhausted);
@@ -170,12 +188,20 @@ mod tests {
     #[test]
     fn backlog_uses_its_own_weight() {
         let mut rr = RoundRobin::default();
-        let b = NapiBudget { backlog_weight: 16, ..budget(64, 300) };
+        let b = NapiBudget {
+            backlog_weight: 16,
+            ..budget(64, 300)
+        };
         let mut quotas = vec![];
-        rr.run_round(&b, &[SourceKind::RxQueue, SourceKind::Backlog], || 0, |_, q| {
-            quotas.push(q);
-            0
-        });
+        rr.run_round(
+            &b,
+            &[SourceKind::RxQueue, SourceKind::Backlog],
+            || 0,
+            |_, q| {
+                quotas.push(q);
+                0
+            },
+        );
         assert_eq!(quotas, vec![64, 16]);
     }
 

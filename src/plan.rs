@@ -18,12 +18,19 @@ pub struct PortInfo {
 }
 
 /// L3 tables: DPDK LPM for IPv4 and IPv6 whose results index `next_hops`.
+///
+/// rte_lpm and rte_lpm6 reject depth 0 (`rte_lpm_add` returns -EINVAL for a
+/// /0), so default routes are kept beside them and used on a miss.
 #[derive(Debug)]
 pub struct L3Tables {
-    /// IPv4 routes.
+    /// IPv4 routes of length 1..=32.
     pub lpm4: Lpm4,
-    /// IPv6 routes.
+    /// IPv6 routes of length 1..=128.
     pub lpm6: Lpm6,
+    /// Next hop of `0.0.0.0/0`, if configured.
+    pub default4: Option<u32>,
+    /// Next hop of `::/0`, if configured.
+    pub default6: Option<u32>,
     /// Output port and next-hop MAC, by LPM result.
     pub next_hops: Vec<NextHop>,
 }
@@ -31,27 +38,51 @@ pub struct L3Tables {
 impl L3Tables {
     /// Loads a route table into DPDK LPM tables on `socket`.
     pub fn build(routes: &RouteTable, socket: u32) -> Result<L3Tables, DpdkError> {
+        let (mut default4, mut default6) = (None, None);
         let mut lpm4 = Lpm4::new(routes.v4.len() as u32, socket)?;
         for &(addr, len, nh) in &routes.v4 {
-            lpm4.add(addr, len, nh)?;
+            if len == 0 {
+                default4 = Some(nh);
+            } else {
+                lpm4.add(addr, len, nh)?;
+            }
         }
         let mut lpm6 = Lpm6::new(routes.v6.len() as u32, socket)?;
         for (addr, len, nh) in &routes.v6 {
-            lpm6.add(addr, *len, *nh)?;
+            if *len == 0 {
+                default6 = Some(*nh);
+            } else {
+                lpm6.add(addr, *len, *nh)?;
+            }
         }
         Ok(L3Tables {
             lpm4,
             lpm6,
+            default4,
+            default6,
             next_hops: routes.next_hops.clone(),
         })
+    }
+
+    /// The next hop index for an IPv4 destination (host order).
+    #[inline(always)]
+    pub fn lookup4(&self, dst: u32) -> Option<u32> {
+        self.lpm4.lookup(dst).or(self.default4)
+    }
+
+    /// The next hop index for an IPv6 destination.
+    #[inline(always)]
+    pub fn lookup6(&self, dst: &[u8; 16]) -> Option<u32> {
+        self.lpm6.lookup(dst).or(self.default6)
     }
 }
 
 /// How packets are forwarded.
 #[derive(Debug)]
 pub enum Mode {
-    /// Port-to-port cross-connect.
-    L2(XconnectTable),
+    /// Port-to-port cross-connect (boxed: the table is a fixed array, much
+    /// larger than the L3 handles).
+    L2(Box<XconnectTable>),
     /// IPv4/IPv6 routing.
     L3(L3Tables),
 }

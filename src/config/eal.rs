@@ -220,6 +220,9 @@ pub fn dpdk_log_level(level: LogLevel) -> &'static str {
 /// - `no_huge`: `--no-huge -m MEMORY_MB`, plus `--no-shconf` when
 ///   `in_memory` (DPDK 22.11 refuses `--in-memory` with `--no-huge`: it
 ///   implies `--legacy-mem`), else `--file-prefix PREFIX`;
+/// - `in_memory` also adds `--no-telemetry`: the telemetry socket is the one
+///   file `--no-shconf` still creates under /var/run/dpdk/rte, and two
+///   in-memory instances would fight over it;
 /// - hugepages: `-m MEMORY_MB --iova-mode=va|pa`, then `--in-memory` or
 ///   `--file-prefix PREFIX`;
 /// - per port: `--vdev SPEC` for virtual devices, `-a SPEC` for the rest;
@@ -243,7 +246,7 @@ pub fn eal_args(cfg: &Config, prog: &str) -> Vec<String> {
     if eal.no_huge {
         push(&["--no-huge", "-m", &memory_mb]);
         if eal.in_memory {
-            push(&["--no-shconf"]);
+            push(&["--no-shconf", "--no-telemetry"]);
         } else {
             push(&["--file-prefix", &eal.file_prefix]);
         }
@@ -251,7 +254,7 @@ pub fn eal_args(cfg: &Config, prog: &str) -> Vec<String> {
         push(&["-m", &memory_mb]);
         push(&[&format!("--iova-mode={}", eal.iova_mode.as_str())]);
         if eal.in_memory {
-            push(&["--in-memory"]);
+            push(&["--in-memory", "--no-telemetry"]);
         } else {
             push(&["--file-prefix", &eal.file_prefix]);
         }
@@ -448,6 +451,7 @@ mod tests {
                 "-m",
                 "1024",
                 "--no-shconf",
+                "--no-telemetry",
                 "--vdev",
                 "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap",
                 "--vdev",
@@ -494,6 +498,7 @@ mod tests {
                 "2048",
                 "--iova-mode=pa",
                 "--in-memory",
+                "--no-telemetry",
                 "-a",
                 "0000:03:00.0",
                 "--vdev",

@@ -194,18 +194,19 @@ impl Port {
         for (q, pool) in s.rx_pools.iter().enumerate() {
             // SAFETY: q < rxq configured queues; a null rxconf means the
             // driver's default; the pool lives until EAL cleanup.
+            let rc = unsafe {
+                dpdk_sys::rte_eth_rx_queue_setup(
+                    id,
+                    q as u16,
+                    nb_rxd,
+                    s.socket,
+                    std::ptr::null(),
+                    pool.as_ptr(),
+                )
+            };
             check(
                 || format!("rte_eth_rx_queue_setup(port {name:?}, queue {q})"),
-                unsafe {
-                    dpdk_sys::rte_eth_rx_queue_setup(
-                        id,
-                        q as u16,
-                        nb_rxd,
-                        s.socket,
-                        std::ptr::null(),
-                        pool.as_ptr(),
-                    )
-                },
+                rc,
             )
             .map_err(|e| {
                 e.with_hint("not enough mbufs or memory for the RX ring: raise eal.memory_mb")
@@ -213,11 +214,12 @@ impl Port {
         }
         for q in 0..s.tx_queues {
             // SAFETY: q < tx_queues configured queues; null txconf = driver default.
+            let rc = unsafe {
+                dpdk_sys::rte_eth_tx_queue_setup(id, q, nb_txd, s.socket, std::ptr::null())
+            };
             check(
                 || format!("rte_eth_tx_queue_setup(port {name:?}, queue {q})"),
-                unsafe {
-                    dpdk_sys::rte_eth_tx_queue_setup(id, q, nb_txd, s.socket, std::ptr::null())
-                },
+                rc,
             )?;
         }
 
@@ -313,10 +315,8 @@ impl Port {
         let mut st: dpdk_sys::rte_eth_stats = unsafe { std::mem::zeroed() };
         // SAFETY: the port is alive (we hold the Arc); stats_get is safe to
         // call concurrently with rx/tx bursts on other threads.
-        check(
-            || format!("rte_eth_stats_get(port {:?})", self.name()),
-            unsafe { dpdk_sys::rte_eth_stats_get(self.inner.id, &mut st) },
-        )?;
+        let rc = unsafe { dpdk_sys::rte_eth_stats_get(self.inner.id, &mut st) };
+        check(|| format!("rte_eth_stats_get(port {:?})", self.name()), rc)?;
         Ok(EthStats {
             rx_packets: st.ipackets,
             tx_packets: st.opackets,

@@ -49,7 +49,9 @@ impl IpPrefix {
         self.addr
     }
 
-    /// The prefix length in bits.
+    /// The prefix length in bits (not a collection length: there is no
+    /// `is_empty`; a /0 prefix is the default route, not empty).
+    #[allow(clippy::len_without_is_empty)]
     pub const fn len(&self) -> u8 {
         self.len
     }

@@ -8,11 +8,14 @@
 use super::{Io, BURST};
 use crate::dpdk::{Mbuf, MbufBurst, TxQueue};
 use crate::drop_reason::DropReason;
-use crate::fwd::l2::XconnectTable;
+use crate::fwd::l2::{self, XconnectTable};
 use crate::fwd::l3::{self, L3Dst};
 use crate::plan::{L3Tables, Mode, Plan};
 use crate::stats::WorkerCounters;
-use crate::wire::ethernet::HEADER_LEN as ETH_HLEN;
+use crate::wire::ethernet::EthernetFrame;
+
+/// Ethernet header length.
+const ETH_HLEN: usize = EthernetFrame::<&[u8]>::HEADER_LEN;
 
 impl Io {
     /// Forwards every packet in `self.burst` (all received on port `in_port`).
@@ -69,7 +72,12 @@ fn counter_drop(counters: &WorkerCounters, drops: &mut MbufBurst<BURST>, m: Mbuf
 /// Sends port `p`'s TX buffer once; what the queue refuses is freed and
 /// counted `tx_full`.
 #[inline(always)]
-pub(super) fn flush(tx: &mut [TxQueue], txbufs: &mut [MbufBurst<BURST>], counters: &WorkerCounters, p: usize) {
+pub(super) fn flush(
+    tx: &mut [TxQueue],
+    txbufs: &mut [MbufBurst<BURST>],
+    counters: &WorkerCounters,
+    p: usize,
+) {
     let (Some(txq), Some(buf)) = (tx.get_mut(p), txbufs.get_mut(p)) else {
         return;
     };
@@ -86,8 +94,8 @@ fn route_l3(m: &mut Mbuf, plan: &Plan, t: &L3Tables) -> Result<usize, DropReason
     let verify = plan.verify_ipv4_checksum && !m.ip_cksum_good();
     let l3 = l3::classify(m.data(), m.pkt_len() as usize, verify)?;
     let nh = match &l3.dst {
-        L3Dst::V4(a) => t.lpm4.lookup(*a),
-        L3Dst::V6(a) => t.lpm6.lookup(a),
+        L3Dst::V4(a) => t.lookup4(*a),
+        L3Dst::V6(a) => t.lookup6(a),
     }
     .ok_or(DropReason::NoRoute)?;
     let hop = t.next_hops.get(nh as usize).ok_or(DropReason::NoRoute)?;
@@ -108,10 +116,13 @@ fn route_l3(m: &mut Mbuf, plan: &Plan, t: &L3Tables) -> Result<usize, DropReason
 
 /// L2: cross-connect to the paired port, optional MAC rewrite, MTU check.
 #[inline(always)]
-fn route_l2(m: &mut Mbuf, in_port: usize, plan: &Plan, x: &XconnectTable) -> Result<usize, DropReason> {
-    if usize::from(m.data_len()) < ETH_HLEN {
-        return Err(DropReason::Truncated);
-    }
+fn route_l2(
+    m: &mut Mbuf,
+    in_port: usize,
+    plan: &Plan,
+    x: &XconnectTable,
+) -> Result<usize, DropReason> {
+    l2::check(m.data())?;
     let xc = x.lookup(in_port).ok_or(DropReason::NoRoute)?;
     let out = plan.ports.get(xc.output).ok_or(DropReason::NoRoute)?;
     if m.pkt_len() as usize - ETH_HLEN > usize::from(out.mtu) {
@@ -119,7 +130,7 @@ fn route_l2(m: &mut Mbuf, in_port: usize, plan: &Plan, x: &XconnectTable) -> Res
     }
     if xc.dst_mac.is_some() || xc.src_mac.is_some() {
         let data = m.data_mut().ok_or(DropReason::Unsupported)?;
-        XconnectTable::rewrite(data, xc);
+        l2::rewrite(data, xc);
     }
     Ok(xc.output)
 }

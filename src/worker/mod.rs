@@ -103,7 +103,9 @@ pub fn run(setup: WorkerSetup) -> i32 {
 
     while !setup.control.stop_requested() {
         let t0 = cycles::rdtsc();
-        let out = rr.run_round(&budget, &kinds, cycles::rdtsc, |i, quota| io.poll_rx(i, quota));
+        let out = rr.run_round(&budget, &kinds, cycles::rdtsc, |i, quota| {
+            io.poll_rx(i, quota)
+        });
         let t1 = cycles::rdtsc();
         c.rounds.add(1);
         if out.packets > 0 {
@@ -137,7 +139,9 @@ impl Io {
         let mut got = 0u32;
         while got < quota {
             let want = (quota - got).min(BURST as u32) as usize;
-            let Some(src) = self.rx.get_mut(i) else { return got };
+            let Some(src) = self.rx.get_mut(i) else {
+                return got;
+            };
             let n = src.queue.rx_burst(&mut self.burst, want);
             if n == 0 {
                 break;

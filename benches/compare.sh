@@ -38,7 +38,7 @@ readonly NEXT_HOP_MAC=02:00:00:00:00:02
 DURATION=10
 RUNS=1
 FLOWS=1024
-FRAME_SIZE=64
+FRAME_SIZE="" # default: gen_flows.py's, the smallest frame that fits (64 B IPv4, 66 B IPv6)
 FAMILY=4
 CONTENDERS=$ALL_CONTENDERS
 OUT_DIR=""
@@ -76,7 +76,8 @@ Options:
   -o, --out DIR           logs, configs and the pcap go here
                           (default benches/out/compare-YYYYmmdd-HHMMSS)
       --flows N           flows (= distinct frames) in the generated pcap (default $FLOWS)
-      --frame-size BYTES  frame size on the wire, FCS included (default $FRAME_SIZE = 60 B in the pcap)
+      --frame-size BYTES  frame size on the wire, FCS included (default 64 = 60 B in the pcap;
+                          66 for --family 6|mixed, the smallest IPv6/UDP frame)
       --family 4|6|mixed  IP version of the generated flows (default $FAMILY)
       --pcap FILE         use this pcap instead of generating one
       --napifwd PATH      napifwd binary (default target/release/napifwd; env NAPIFWD_BIN)
@@ -142,7 +143,8 @@ parse_args() {
 	done
 
 	local n
-	for n in DURATION RUNS FLOWS FRAME_SIZE MEMORY_MB STARTUP_TIMEOUT; do
+	[[ -z $FRAME_SIZE ]] || [[ $FRAME_SIZE =~ ^[0-9]+$ ]] || usage_error "--frame-size must be a whole number"
+	for n in DURATION RUNS FLOWS MEMORY_MB STARTUP_TIMEOUT; do
 		[[ ${!n} =~ ^[0-9]+$ && ${!n} -ge 1 ]] || usage_error "${n,,} must be a positive whole number, got '${!n}'"
 	done
 	[[ $FAMILY =~ ^(4|6|mixed)$ ]] || usage_error "--family must be 4, 6 or mixed"
@@ -225,12 +227,19 @@ make_pcap() {
 	if [[ -n $PCAP ]]; then
 		[[ -r $PCAP ]] || die "--pcap $PCAP: not readable"
 		PCAP=$(cd "$(dirname "$PCAP")" && pwd)/$(basename "$PCAP")
-		log "traffic: $PCAP (given)"
+		TRAFFIC="pcap $PCAP (given)"
+		log "traffic: $TRAFFIC"
 	else
 		PCAP=$OUT_DIR/flows.pcap
-		"$PYTHON" "$SCRIPT_DIR/gen_flows.py" --output "$PCAP" --flows "$FLOWS" \
-			--frame-size "$FRAME_SIZE" --family "$FAMILY" >&2 ||
-			die "gen_flows.py failed"
+		local size=()
+		[[ -z $FRAME_SIZE ]] || size=(--frame-size "$FRAME_SIZE")
+		TRAFFIC=$("$PYTHON" "$SCRIPT_DIR/gen_flows.py" --output "$PCAP" --flows "$FLOWS" \
+			"${size[@]}" --family "$FAMILY" 2>&1) || die "gen_flows.py failed: $TRAFFIC"
+		local family=IPv$FAMILY
+		[[ $FAMILY != mixed ]] || family="IPv4+IPv6 alternating"
+		TRAFFIC="$family, ${TRAFFIC#wrote }"
+		TRAFFIC=${TRAFFIC/ to \//, pcap \/}
+		log "traffic: $TRAFFIC"
 	fi
 	# The path goes into a vdev kvargs string and a TOML string.
 	[[ $PCAP != *[,\"\'\\\|\&\ ]* ]] || die "pcap path must not contain , \" ' \\ | & or spaces: $PCAP"
@@ -241,6 +250,8 @@ make_pcap() {
 # pid is also its process group id and nothing it forks can outlive it.
 
 CUR_PID=""
+LOCK_FD=""
+NAP_FD=""
 CUR_PREFIX=""
 FIFO_FD=""
 FIFO_PATH=""
@@ -251,10 +262,19 @@ now_ns() {
 	NOW_NS=$((10#$t * 1000))
 }
 
-# Sleep that a trapped signal can interrupt (a foreground sleep defers traps).
+# Sleep without a child process (nothing to leave behind) that a trapped
+# signal interrupts at once (a foreground `sleep` defers traps): a timed read
+# on a FIFO that nobody writes to. open_nap_fd sets it up.
 nap() {
-	sleep "$1" &
-	wait $! || true
+	read -r -t "$1" -u "$NAP_FD" _ || true
+}
+
+open_nap_fd() {
+	local fifo
+	fifo=$(mktemp -u "${TMPDIR:-/tmp}/compare-nap.XXXXXX")
+	mkfifo "$fifo"
+	exec {NAP_FD}<>"$fifo"
+	rm -f "$fifo"
 }
 
 alive() { kill -0 "$1" 2>/dev/null; }
@@ -262,7 +282,12 @@ alive() { kill -0 "$1" 2>/dev/null; }
 start_bg() { # LOG STDIN CMD...
 	local out=$1 in=$2
 	shift 2
-	setsid "$@" <"$in" >"$out" 2>&1 &
+	# The child must not hold the benchmark lock or our other descriptors.
+	if [[ -n $FIFO_FD ]]; then
+		setsid "$@" <"$in" >"$out" 2>&1 {LOCK_FD}>&- {NAP_FD}<&- {FIFO_FD}>&- &
+	else
+		setsid "$@" <"$in" >"$out" 2>&1 {LOCK_FD}>&- {NAP_FD}<&- &
+	fi
 	CUR_PID=$!
 }
 
@@ -322,6 +347,7 @@ end_contender() {
 # shellcheck disable=SC2317 # called from the EXIT trap
 cleanup() {
 	local rc=$?
+	[[ $rc -ne 130 && $rc -ne 143 ]] || warn "interrupted; partial results in ${RESULTS:-nowhere}"
 	if [[ -n $CUR_PID ]] && alive "$CUR_PID"; then
 		warn "stopping contender still running (pid $CUR_PID)"
 	fi
@@ -489,6 +515,7 @@ main() {
 	# One benchmark at a time: two would share the cores and the build dir.
 	exec {LOCK_FD}>"$BENCH_DIR/compare.lock"
 	flock -n "$LOCK_FD" || die "another benches/compare.sh is running (lock $BENCH_DIR/compare.lock)"
+	open_nap_fd
 
 	OUT_DIR=${OUT_DIR:-$REPO/benches/out/compare-$(date +%Y%m%d-%H%M%S)}
 	mkdir -p "$OUT_DIR"
@@ -523,13 +550,7 @@ main() {
 		done
 	done
 
-	local traffic
-	if [[ $PCAP == "$OUT_DIR/flows.pcap" ]]; then
-		traffic="$FLOWS flows, ${FRAME_SIZE} B frames (FCS incl.), IPv$FAMILY, pcap $PCAP"
-	else
-		traffic="pcap $PCAP"
-	fi
-	local report_args=(--meta "traffic=$traffic" --meta "duration_s=$DURATION" --meta "runs=$RUNS"
+	local report_args=(--meta "traffic=$TRAFFIC" --meta "duration_s=$DURATION" --meta "runs=$RUNS"
 		--meta "host=$(hostname) $(uname -r)" --meta "cpu=$cpu" --meta "dpdk=$dpdk"
 		--meta "loadavg=$loadavg (before) $(cut -d' ' -f1-3 /proc/loadavg) (after)"
 		--meta "napifwd=$NAPIFWD_BIN" --meta "out=$OUT_DIR"

@@ -184,8 +184,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("-o", "--output", required=True, help="pcap to write ('-' for stdout)")
     p.add_argument("-n", "--flows", type=int, default=1024, help="number of flows = frames (default 1024)")
     p.add_argument(
-        "-s", "--frame-size", type=int, default=64,
-        help="Ethernet frame size on the wire incl. FCS (default 64 -> 60 bytes captured)",
+        "-s", "--frame-size", type=int, default=None,
+        help="Ethernet frame size on the wire incl. FCS (default: the smallest that fits, "
+        "64 for IPv4 = 60 bytes captured, 66 for IPv6 and mixed = 62 bytes captured)",
     )
     p.add_argument(
         "--family", choices=("4", "6", "mixed"), default="4",
@@ -217,6 +218,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     need_v6 = args.family in ("6", "mixed")
     hdrs = ETH_HDR_LEN + (IPV6_HDR_LEN if need_v6 else IPV4_HDR_LEN) + UDP_HDR_LEN + FCS_LEN
     lowest = max(MIN_FRAME_SIZE, hdrs)
+    if args.frame_size is None:
+        args.frame_size = lowest
     if not lowest <= args.frame_size <= MAX_FRAME_SIZE:
         p.error(f"--frame-size must be {lowest}..{MAX_FRAME_SIZE} for this family (FCS included)")
     for name in ("src_prefix", "src_prefix6"):

@@ -48,6 +48,7 @@ NAPIFWD_WINDOW_KEYS = [
     ("elapsed_secs", 1_000_000_000),
     ("elapsed_s", 1_000_000_000),
     ("duration_secs", 1_000_000_000),
+    ("uptime_seconds", 1_000_000_000),  # napifwd Report: seconds since the workers started
     ("uptime_secs", 1_000_000_000),
 ]
 

@@ -76,6 +76,7 @@ fn main() {
         .allowlist_type("rte_ether_hdr|rte_ipv4_hdr|rte_ipv6_hdr")
         .allowlist_var("RTE_(MBUF|ETH|PKTMBUF|RING|LPM|MAX_ETHPORTS|LOG|MEMPOOL|VER).*")
         .allowlist_var("RTE_(BPF|BPF_ARG).*")
+        .allowlist_var("RING_F_.*|SOCKET_ID_ANY")
         // Packed protocol headers that bindgen cannot lay out in 22.11
         // (bitfields inside packed structs); napifwd never touches them.
         .blocklist_type("rte_l2tpv2_.*|rte_gtp_.*")

@@ -82,6 +82,11 @@ int napi_lpm_lookup_bulk(const struct rte_lpm *lpm, const uint32_t *ips,
 	return rte_lpm_lookup_bulk(lpm, ips, next_hops, n);
 }
 
+uint64_t napi_eth_rss_hf_default(void)
+{
+	return RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP;
+}
+
 unsigned int napi_lcore_id(void)
 {
 	return rte_lcore_id();

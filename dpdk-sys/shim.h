@@ -36,6 +36,10 @@ int napi_lpm_lookup(const struct rte_lpm *lpm, uint32_t ip, uint32_t *next_hop);
 int napi_lpm_lookup_bulk(const struct rte_lpm *lpm, const uint32_t *ips,
 			 uint32_t *next_hops, unsigned int n);
 
+/* RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP: built from RTE_BIT64()
+ * macros that bindgen cannot evaluate. */
+uint64_t napi_eth_rss_hf_default(void);
+
 unsigned int napi_lcore_id(void);
 int napi_errno(void);
 uint64_t napi_rdtsc(void);

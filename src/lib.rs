@@ -6,9 +6,14 @@
 //! [`dpdk`] is the only module allowed to contain `unsafe`.
 #![deny(unsafe_code)]
 
+pub mod app;
 pub mod config;
 #[allow(unsafe_code)]
 pub mod dpdk;
 pub mod drop_reason;
 pub mod fwd;
+pub mod napi;
+pub mod plan;
+pub mod stats;
+pub mod worker;
 pub mod wire;

@@ -1,1 +1,37 @@
-//! The safe layer over DPDK (placeholder).
+//! The only safe layer over DPDK, and the only module of napifwd that may
+//! contain `unsafe`. Everything above it sees owning types whose drop does
+//! the right DPDK call:
+//!
+//! - [`Eal`]: EAL initialised once per process, cleaned up on drop;
+//! - [`Mempool`]: a packet mbuf pool with in-use accounting;
+//! - [`Mbuf`]: owns one mbuf reference, frees it on drop; [`MbufBurst`] owns
+//!   up to N of them in a fixed array and frees them in bulk;
+//! - [`Port`], [`RxQueue`], [`TxQueue`]: ethdev configuration, and queue
+//!   handles that exist once each, so exactly one worker polls a queue;
+//! - [`MbufRing`]: an rte_ring of mbufs with typed producer/consumer ends;
+//! - [`Lpm4`], [`Lpm6`]: DPDK's longest-prefix-match tables;
+//! - [`lcore`]: running closures on EAL lcores; [`os`]: the few Linux calls
+//!   (signals, thread names, scheduling) the control plane needs.
+//!
+//! Invariant kept throughout: a raw `rte_mbuf` pointer is owned by exactly one
+//! Rust value at a time, and every unsafe block says which invariant makes it
+//! sound (`// SAFETY:`).
+
+pub mod cycles;
+mod eal;
+mod error;
+mod ethdev;
+pub mod lcore;
+mod lpm;
+mod mbuf;
+mod mempool;
+pub mod os;
+mod ring;
+
+pub use eal::{dpdk_version, Eal};
+pub use error::DpdkError;
+pub use ethdev::{EthStats, Port, PortSetup, RxQueue, TxQueue};
+pub use lpm::{lpm4_hit, Lpm4, Lpm6, LPM_LOOKUP_SUCCESS};
+pub use mbuf::{Mbuf, MbufBurst};
+pub use mempool::Mempool;
+pub use ring::{MbufRing, RingConsumer, RingProducer};

@@ -1,0 +1,513 @@
+//! `napifwd run`: bring the appliance up from a validated config, run the
+//! workers, supervise them from the main lcore, and report at exit.
+//!
+//! Order matters and is the reverse at shutdown: EAL, mempools, ports, plan,
+//! workers; then stop workers (they flush TX), read counters, check the
+//! accounting (`rx == tx + drops + in_flight`, mempools back to baseline),
+//! drop ports (stop + close), drop the EAL.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::{self, Config, ForwardMode, SrcMac};
+use crate::dpdk::{self, cycles, lcore, os, Eal, Mempool, Port, PortSetup, RxQueue, TxQueue};
+use crate::fwd::l2::XconnectTable;
+use crate::fwd::route::RouteTable;
+use crate::napi::NapiBudget;
+use crate::plan::{L3Tables, Mode, Plan, PortInfo};
+use crate::stats::{MempoolStats, PoolStats, PortStats, Report, Totals, WorkerCounters};
+use crate::wire::MacAddr;
+use crate::worker::{self, RxSource, WorkerControl, WorkerSetup};
+
+/// Options of `napifwd run` besides the config.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// Stop once no packet has arrived for this long.
+    pub until_idle: Option<Duration>,
+    /// Write the final report as JSON here.
+    pub stats_json: Option<PathBuf>,
+    /// Print a stats line every second (default: when stdout is a terminal).
+    pub live_stats: bool,
+}
+
+/// Why `run` failed. Every variant's message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// EAL initialisation failed.
+    #[error("EAL initialisation failed: {source}{}", hint.as_ref().map(|h| format!("\nhint: {h}")).unwrap_or_default())]
+    Eal {
+        /// The DPDK error.
+        source: dpdk::DpdkError,
+        /// What napifwd thinks the cause is.
+        hint: Option<String>,
+    },
+    /// Setting up pools, ports, tables or workers failed.
+    #[error("{0}")]
+    Setup(#[from] dpdk::DpdkError),
+    /// Writing the stats JSON failed.
+    #[error("cannot write stats JSON to {path}: {source}")]
+    StatsJson {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The accounting did not add up at exit: a bug, reported loudly.
+    #[error("accounting error at exit: {0}")]
+    Accounting(String),
+}
+
+/// Mbufs each worker's pool holds beyond what its RX rings and TX rings can
+/// pin: bursts in flight, TX buffers, per-lcore caches, and the copies some
+/// PMDs keep (net_pcap with infinite_rx holds the whole pcap in mbufs).
+const POOL_SLACK: u32 = 8192;
+/// Per-lcore mempool cache (DPDK's rule of thumb: a divisor of the pool size, <= 512).
+const POOL_CACHE: u32 = 256;
+
+/// Assigns (port, rx queue) pairs to workers round-robin, in config order.
+/// Returns, per worker, the (port index, queue) pairs it polls.
+pub fn assign_rx_queues(ports: &[config::PortConfig], workers: usize) -> Vec<Vec<(usize, u16)>> {
+    let mut out = vec![Vec::new(); workers.max(1)];
+    let mut k = 0usize;
+    for (p, port) in ports.iter().enumerate() {
+        for q in 0..port.rx_queues {
+            out[k % out.len()].push((p, q));
+            k += 1;
+        }
+    }
+    out
+}
+
+/// What napifwd can tell about a failed EAL init beyond DPDK's errno.
+pub fn eal_hint(cfg: &Config, hugepages_total: Option<u64>, online_cpus: usize) -> Option<String> {
+    if !cfg.eal.no_huge && hugepages_total == Some(0) {
+        return Some(
+            "no hugepages: reserve some (echo 512 > /proc/sys/vm/nr_hugepages) and mount hugetlbfs, \
+             or set eal.no_huge = true"
+                .into(),
+        );
+    }
+    if let Ok(set) = config::parse_lcore_set(&cfg.eal.lcores) {
+        if !cfg.eal.lcores.contains('@') {
+            if let Some(bad) = set.iter().find(|&&l| l as usize >= online_cpus) {
+                return Some(format!(
+                    "lcore {bad} is not available ({online_cpus} CPUs online): list existing CPUs in \
+                     eal.lcores, or map more lcores than CPUs with the '@' form, e.g. lcores = \"0@0,1@1,2@1\""
+                ));
+            }
+        }
+    }
+    let devices: Vec<&str> = cfg.ports.iter().map(|p| p.device.as_str()).collect();
+    Some(format!(
+        "check eal.args and the port devices ({}): an unknown vdev driver or bad device \
+         argument fails EAL init (EAL printed which one above)",
+        devices.join(", ")
+    ))
+}
+
+fn hugepages_total() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("HugePages_Total:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+struct Running {
+    ports: Vec<Port>,
+    pools: Vec<(String, Mempool, u32)>,
+    counters: Vec<Arc<WorkerCounters>>,
+    controls: Vec<Arc<WorkerControl>>,
+    lcores: Vec<lcore::LaunchedLcore>,
+    started: Instant,
+}
+
+/// Runs the appliance until a signal, `--duration` or `--until-idle` stops
+/// it. Returns the final report.
+pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report, RunError> {
+    if let Err(e) = os::block_signals() {
+        eprintln!("napifwd: warning: cannot block signals ({e}); Ctrl-C will kill without a report");
+    }
+    let args = config::eal_args(cfg, "napifwd");
+    let eal = Eal::init(&args).map_err(|source| RunError::Eal {
+        hint: eal_hint(
+            cfg,
+            hugepages_total(),
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        ),
+        source,
+    })?;
+    let running = start(cfg)?;
+    eprintln!(
+        "napifwd: {} worker(s) on lcore(s) {:?}, {} port(s), mode {:?}; Ctrl-C to stop",
+        running.counters.len(),
+        cfg.workers.lcores,
+        running.ports.len(),
+        cfg.forward.mode
+    );
+    supervise(cfg, opts, &running);
+    let report = stop(cfg, running)?;
+    if let Some(path) = &opts.stats_json {
+        let json = serde_json::to_string_pretty(&report).expect("report serialises");
+        std::fs::write(path, json + "\n").map_err(|source| RunError::StatsJson { path: path.clone(), source })?;
+    }
+    print_final(&report);
+    check_accounting(&report)?;
+    drop(eal);
+    Ok(report)
+}
+
+fn start(cfg: &Config) -> Result<Running, RunError> {
+    let nworkers = cfg.workers.lcores.len();
+    let nports = cfg.ports.len();
+    let assignment = assign_rx_queues(&cfg.ports, nworkers);
+
+    // One pool per worker: RX queues a worker polls refill from its pool,
+    // so the worker is the owner of the mbufs it receives.
+    let mut pools = Vec::with_capacity(nworkers);
+    for (w, &lc) in cfg.workers.lcores.iter().enumerate() {
+        let rx_desc: u32 = assignment[w]
+            .iter()
+            .map(|&(p, _)| u32::from(cfg.ports[p].rx_descriptors))
+            .sum();
+        let tx_desc: u32 = cfg.ports.iter().map(|p| u32::from(p.tx_descriptors)).sum();
+        let n = (rx_desc + tx_desc + POOL_SLACK).next_power_of_two() - 1;
+        let name = format!("napifwd_w{w}");
+        let pool = Mempool::create(&name, n, POOL_CACHE, lcore::socket_of(lc))?;
+        pools.push((name, pool, 0u32));
+    }
+
+    let mut ports = Vec::with_capacity(nports);
+    let mut rx_by_port: Vec<Vec<Option<RxQueue>>> = Vec::with_capacity(nports);
+    let mut tx_by_port: Vec<Vec<Option<TxQueue>>> = Vec::with_capacity(nports);
+    for (p, pc) in cfg.ports.iter().enumerate() {
+        // RX queue q of port p is polled by the worker assignment says.
+        let rx_pools = (0..pc.rx_queues)
+            .map(|q| {
+                let w = assignment.iter().position(|a| a.contains(&(p, q))).unwrap_or(0);
+                pools[w].1
+            })
+            .collect();
+        let setup = PortSetup {
+            name: &pc.name,
+            device: config::port_device_name(&pc.device),
+            rx_pools,
+            tx_queues: nworkers as u16,
+            rx_descriptors: pc.rx_descriptors,
+            tx_descriptors: pc.tx_descriptors,
+            mtu: pc.mtu,
+            promiscuous: pc.promiscuous,
+            mac: pc.mac.map(|m| m.0),
+            socket: lcore::socket_of(cfg.workers.lcores[0]),
+        };
+        let (port, rx, tx) = Port::setup(&setup)?;
+        ports.push(port);
+        rx_by_port.push(rx.into_iter().map(Some).collect());
+        tx_by_port.push(tx.into_iter().map(Some).collect());
+    }
+
+    let plan = Arc::new(build_plan(cfg, &ports)?);
+
+    // Baseline after the ports started: RX rings (and PMD-internal copies)
+    // now hold what they will hold for the life of the port.
+    for (_, pool, base) in pools.iter_mut() {
+        *base = pool.in_use();
+    }
+
+    let tsc_hz = cycles::tsc_hz();
+    let budget = NapiBudget {
+        weight: cfg.napi.weight,
+        backlog_weight: cfg.napi.backlog_weight,
+        budget: cfg.napi.budget,
+        budget_ticks: cycles::us_to_tsc(u64::from(cfg.napi.budget_us)),
+    };
+    let tx_drain_ticks = cycles::us_to_tsc(u64::from(cfg.forward.tx_drain_us));
+    let _ = tsc_hz;
+
+    let mut counters = Vec::with_capacity(nworkers);
+    let mut controls = Vec::with_capacity(nworkers);
+    let mut lcores = Vec::with_capacity(nworkers);
+    for (w, &lc) in cfg.workers.lcores.iter().enumerate() {
+        let rx = assignment[w]
+            .iter()
+            .filter_map(|&(p, q)| {
+                rx_by_port[p][usize::from(q)]
+                    .take()
+                    .map(|queue| RxSource { port: p, queue })
+            })
+            .collect();
+        let tx = tx_by_port
+            .iter_mut()
+            .map(|qs| qs[w].take().expect("each worker takes its own TX queue once"))
+            .collect();
+        let c = Arc::new(WorkerCounters::default());
+        let ctl = Arc::new(WorkerControl::default());
+        let setup = WorkerSetup {
+            id: w,
+            lcore: lc,
+            rx,
+            tx,
+            plan: plan.clone(),
+            budget,
+            tx_drain_ticks,
+            counters: c.clone(),
+            control: ctl.clone(),
+        };
+        counters.push(c);
+        controls.push(ctl);
+        match lcore::launch(lc, move || worker::run(setup)) {
+            Ok(l) => lcores.push(l),
+            Err(e) => {
+                for ctl in &controls {
+                    ctl.request_stop();
+                }
+                for l in lcores {
+                    l.wait();
+                }
+                return Err(e.into());
+            }
+        }
+    }
+    Ok(Running {
+        ports,
+        pools,
+        counters,
+        controls,
+        lcores,
+        started: Instant::now(),
+    })
+}
+
+/// Builds the forwarding plan from the config and the started ports.
+fn build_plan(cfg: &Config, ports: &[Port]) -> Result<Plan, dpdk::DpdkError> {
+    let infos: Vec<PortInfo> = ports
+        .iter()
+        .zip(&cfg.ports)
+        .map(|(p, pc)| PortInfo {
+            mac: MacAddr(p.mac()),
+            mtu: pc.mtu,
+        })
+        .collect();
+    let index_of = |name: &str| cfg.ports.iter().position(|p| p.name == name);
+    let socket = lcore::socket_of(cfg.workers.lcores[0]);
+    let mode = match cfg.forward.mode {
+        ForwardMode::L3 => {
+            let routes = RouteTable::build(cfg.forward.routes.iter().filter_map(|r| {
+                index_of(&r.port).map(|p| (r.prefix, p, r.next_hop_mac))
+            }));
+            Mode::L3(L3Tables::build(&routes, socket)?)
+        }
+        ForwardMode::L2 => {
+            let entries = cfg.forward.l2.iter().filter_map(|x| {
+                let input = index_of(&x.input)?;
+                let output = index_of(&x.output)?;
+                let src = match x.src_mac {
+                    None => None,
+                    Some(SrcMac::Port) => Some(infos[output].mac),
+                    Some(SrcMac::Mac(m)) => Some(m),
+                };
+                Some((input, output, x.dst_mac, src))
+            });
+            Mode::L2(XconnectTable::build(entries))
+        }
+    };
+    Ok(Plan {
+        mode,
+        ports: infos,
+        verify_ipv4_checksum: cfg.forward.verify_ipv4_checksum,
+    })
+}
+
+/// The main lcore's loop: signals, stop conditions, the live stats line.
+fn supervise(_cfg: &Config, opts: &RunOptions, r: &Running) {
+    let tick = opts
+        .until_idle
+        .map(|d| (d / 4).clamp(Duration::from_millis(1), Duration::from_millis(100)))
+        .unwrap_or(Duration::from_millis(100));
+    let mut last_rx = total_rx(r);
+    let mut last_rx_change = Instant::now();
+    let mut last_line = Instant::now();
+    let mut line_rx = last_rx;
+    let mut line_tx = total_tx(r);
+    loop {
+        if let Some(sig) = os::wait_signal(tick) {
+            match sig {
+                os::Signal::Interrupt | os::Signal::Terminate => {
+                    eprintln!("napifwd: {sig:?}: stopping");
+                    return;
+                }
+                os::Signal::Hangup => {
+                    eprintln!("napifwd: SIGHUP: live reload is not supported yet; restart to apply config changes");
+                }
+            }
+        }
+        let now = Instant::now();
+        if opts.duration.is_some_and(|d| now.duration_since(r.started) >= d) {
+            return;
+        }
+        let rx = total_rx(r);
+        if rx != last_rx {
+            last_rx = rx;
+            last_rx_change = now;
+        } else if opts.until_idle.is_some_and(|d| now.duration_since(last_rx_change) >= d) {
+            return;
+        }
+        if opts.live_stats && now.duration_since(last_line) >= Duration::from_secs(1) {
+            let secs = now.duration_since(last_line).as_secs_f64();
+            let tx = total_tx(r);
+            let drops: u64 = r.counters.iter().map(|c| c.dropped_total()).sum();
+            println!(
+                "rx {:8.3} Mpps  tx {:8.3} Mpps  | total rx {} tx {} dropped {}",
+                (rx - line_rx) as f64 / secs / 1e6,
+                (tx - line_tx) as f64 / secs / 1e6,
+                rx,
+                tx,
+                drops
+            );
+            line_rx = rx;
+            line_tx = tx;
+            last_line = now;
+        }
+    }
+}
+
+fn total_rx(r: &Running) -> u64 {
+    r.counters.iter().map(|c| c.rx_packets.get()).sum()
+}
+
+fn total_tx(r: &Running) -> u64 {
+    r.counters.iter().map(|c| c.tx_packets.get()).sum()
+}
+
+/// Stops the workers and builds the final report.
+fn stop(cfg: &Config, r: Running) -> Result<Report, RunError> {
+    for c in &r.controls {
+        c.request_stop();
+    }
+    for l in r.lcores {
+        let lc = l.lcore();
+        let rc = l.wait();
+        if rc != 0 {
+            eprintln!("napifwd: worker on lcore {lc} exited with {rc}");
+        }
+    }
+    let uptime = r.started.elapsed().as_secs_f64();
+    let workers: Vec<_> = r
+        .counters
+        .iter()
+        .zip(&cfg.workers.lcores)
+        .enumerate()
+        .map(|(i, (c, &lc))| c.snapshot(i, lc))
+        .collect();
+    let in_flight = r.counters.iter().map(|c| c.tx_buffered.get()).sum();
+    let totals = Totals::from_workers(&workers, in_flight);
+    let mut ports = BTreeMap::new();
+    for (p, pc) in r.ports.iter().zip(&cfg.ports) {
+        let st = p.stats()?;
+        ports.insert(
+            pc.name.clone(),
+            PortStats {
+                port_id: p.id(),
+                driver: p.driver().to_owned(),
+                rx_packets: st.rx_packets,
+                tx_packets: st.tx_packets,
+                rx_bytes: st.rx_bytes,
+                tx_bytes: st.tx_bytes,
+                rx_missed: st.rx_missed,
+                rx_errors: st.rx_errors,
+                tx_errors: st.tx_errors,
+                rx_nombuf: st.rx_nombuf,
+            },
+        );
+    }
+    let mut mempools = MempoolStats::default();
+    for (name, pool, base) in &r.pools {
+        let in_use = pool.in_use();
+        mempools.in_use_at_exit += u64::from(in_use);
+        mempools.baseline += u64::from(*base);
+        mempools.pools.insert(
+            name.clone(),
+            PoolStats {
+                size: u64::from(pool.size()),
+                in_use: u64::from(in_use),
+                baseline: u64::from(*base),
+            },
+        );
+    }
+    Ok(Report {
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_seconds: uptime,
+        totals,
+        ports,
+        workers,
+        mempools,
+    })
+}
+
+fn print_final(r: &Report) {
+    let t = &r.totals;
+    println!(
+        "napifwd: final: rx {} tx {} dropped {} in_flight {} ({:.3} Mpps over {:.1} s)",
+        t.rx_packets,
+        t.tx_packets,
+        t.dropped_packets,
+        t.in_flight,
+        t.rx_packets as f64 / r.uptime_seconds.max(1e-9) / 1e6,
+        r.uptime_seconds
+    );
+    for (reason, n) in &t.dropped_by_reason {
+        println!("napifwd: final: dropped {reason}: {n}");
+    }
+    for w in &r.workers {
+        println!(
+            "napifwd: final: worker {} (lcore {}): processed {} budget_exhausted {} time_exhausted {}",
+            w.id, w.lcore, w.processed, w.budget_exhausted, w.time_exhausted
+        );
+    }
+}
+
+/// The checks that make a run trustworthy: every packet accounted for and
+/// every mbuf back where it started.
+fn check_accounting(r: &Report) -> Result<(), RunError> {
+    let t = &r.totals;
+    if !t.balanced() {
+        return Err(RunError::Accounting(format!(
+            "rx {} != tx {} + dropped {} + in_flight {}",
+            t.rx_packets, t.tx_packets, t.dropped_packets, t.in_flight
+        )));
+    }
+    if r.mempools.in_use_at_exit != r.mempools.baseline {
+        return Err(RunError::Accounting(format!(
+            "mbuf leak: {} mbufs in use at exit, baseline {} (per pool: {:?})",
+            r.mempools.in_use_at_exit, r.mempools.baseline, r.mempools.pools
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port(name: &str, rxq: u16) -> config::PortConfig {
+        config::PortConfig {
+            name: name.into(),
+            device: format!("net_null_{name}"),
+            rx_queues: rxq,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn rx_queues_spread_round_robin() {
+        let ports = [port("a", 3), port("b", 1)];
+        let a = assign_rx_queues(&ports, 2);
+        assert_eq!(a, vec![vec![(0, 0), (0, 2)], vec![(0, 1), (1, 0)]]);
+        let a = assign_rx_queues(&ports, 1);
+        assert_eq!(a[0].len(), 4);
+    }
+}

@@ -1,0 +1,394 @@
+//! Owning mbuf types: [`Mbuf`] (one packet) and [`MbufBurst`] (up to N).
+//!
+//! Ownership is the API: an `Mbuf` value owns one reference to one mbuf and
+//! frees it when dropped; moving it moves the packet. `MbufBurst` stores up
+//! to N owned mbufs in a fixed array (no per-burst allocation), hands them
+//! to DPDK burst calls in place, and frees what it still holds in bulk.
+
+use std::mem::ManuallyDrop;
+use std::ptr::NonNull;
+
+use dpdk_sys::rte_mbuf;
+
+/// `RTE_MBUF_F_INDIRECT | RTE_MBUF_F_EXTERNAL`: the data may be shared with
+/// another mbuf, so writing to it in place would be visible elsewhere.
+const SHARED_DATA_FLAGS: u64 = (1 << 62) | (1 << 61);
+
+/// One owned packet buffer (possibly the head of a segment chain).
+#[repr(transparent)]
+#[derive(Debug)]
+pub struct Mbuf(NonNull<rte_mbuf>);
+
+// SAFETY: an Mbuf is the unique owner of its mbuf; mbufs are plain memory
+// whose pool (thread-safe ops) outlives the process's workers, so moving
+// ownership to another thread is sound.
+unsafe impl Send for Mbuf {}
+
+impl Mbuf {
+    /// Takes ownership of a raw mbuf.
+    ///
+    /// # Safety
+    /// `m` must point to a valid mbuf with a reference the caller owns and
+    /// gives up, from a pool that stays alive (all napifwd pools do).
+    #[inline(always)]
+    pub(crate) unsafe fn from_raw(m: NonNull<rte_mbuf>) -> Mbuf {
+        Mbuf(m)
+    }
+
+    /// Gives up ownership without freeing.
+    #[inline(always)]
+    pub(crate) fn into_raw(self) -> *mut rte_mbuf {
+        ManuallyDrop::new(self).0.as_ptr()
+    }
+
+    #[inline(always)]
+    fn raw(&self) -> &rte_mbuf {
+        // SAFETY: we own a valid mbuf for as long as self lives.
+        unsafe { self.0.as_ref() }
+    }
+
+    /// Length of the whole packet (all segments).
+    #[inline(always)]
+    pub fn pkt_len(&self) -> u32 {
+        self.raw().pkt_len
+    }
+
+    /// Length of the data in the first segment.
+    #[inline(always)]
+    pub fn data_len(&self) -> u16 {
+        self.raw().data_len
+    }
+
+    /// Number of segments.
+    #[inline(always)]
+    pub fn nb_segs(&self) -> u16 {
+        self.raw().nb_segs
+    }
+
+    /// The input port DPDK recorded at RX.
+    #[inline(always)]
+    pub fn port(&self) -> u16 {
+        self.raw().port
+    }
+
+    /// The RSS hash when the PMD computed one (`RTE_MBUF_F_RX_RSS_HASH`).
+    #[inline(always)]
+    pub fn rss_hash(&self) -> Option<u32> {
+        let m = self.raw();
+        if m.ol_flags & u64::from(dpdk_sys::RTE_MBUF_F_RX_RSS_HASH) != 0 {
+            // SAFETY: the flag says the PMD wrote `hash.rss`; reading a u32
+            // out of the union is valid for any bit pattern.
+            Some(unsafe { m.__bindgen_anon_2.hash.rss })
+        } else {
+            None
+        }
+    }
+
+    /// True when the PMD already verified the IPv4 header checksum.
+    #[inline(always)]
+    pub fn ip_cksum_good(&self) -> bool {
+        self.raw().ol_flags & u64::from(dpdk_sys::RTE_MBUF_F_RX_IP_CKSUM_MASK)
+            == u64::from(dpdk_sys::RTE_MBUF_F_RX_IP_CKSUM_GOOD)
+    }
+
+    /// The first segment's data.
+    #[inline(always)]
+    pub fn data(&self) -> &[u8] {
+        let m = self.raw();
+        // SAFETY: buf_addr + data_off .. + data_len lies inside the mbuf's
+        // buffer (a DPDK invariant of every valid mbuf), and the shared borrow
+        // of self keeps anyone from writing it through this Mbuf.
+        unsafe {
+            std::slice::from_raw_parts(
+                m.buf_addr.cast::<u8>().add(usize::from(m.data_off)),
+                usize::from(m.data_len),
+            )
+        }
+    }
+
+    /// The first segment's data for in-place rewriting, or `None` when the
+    /// data buffer may be shared with another mbuf (indirect or external
+    /// buffer, or more than one reference): writing it would be a data race.
+    #[inline(always)]
+    pub fn data_mut(&mut self) -> Option<&mut [u8]> {
+        let m = self.raw();
+        if m.refcnt != 1 || m.ol_flags & SHARED_DATA_FLAGS != 0 {
+            return None;
+        }
+        let (addr, off, len) = (m.buf_addr, m.data_off, m.data_len);
+        // SAFETY: as in data(); additionally refcnt == 1 and a direct buffer
+        // mean this Mbuf is the only reference to the bytes, and &mut self
+        // makes the borrow exclusive.
+        Some(unsafe {
+            std::slice::from_raw_parts_mut(
+                addr.cast::<u8>().add(usize::from(off)),
+                usize::from(len),
+            )
+        })
+    }
+
+    /// Shortens a single-segment packet to `len` bytes (dropping Ethernet
+    /// padding, for example). Returns false, changing nothing, when `len` is
+    /// longer than the data or the packet has several segments.
+    #[inline(always)]
+    pub fn truncate(&mut self, len: u16) -> bool {
+        // SAFETY: we own the mbuf exclusively (&mut self); shrinking the
+        // lengths of a single segment keeps data inside the buffer.
+        let m = unsafe { self.0.as_mut() };
+        if m.nb_segs != 1 || len > m.data_len {
+            return false;
+        }
+        m.data_len = len;
+        m.pkt_len = u32::from(len);
+        true
+    }
+
+    /// Appends `bytes` to an empty or partial single-segment mbuf (used to
+    /// build packets in tests and generators). False when it does not fit.
+    pub fn append(&mut self, bytes: &[u8]) -> bool {
+        let Ok(len) = u16::try_from(bytes.len()) else {
+            return false;
+        };
+        // SAFETY: we own the mbuf exclusively; rte_pktmbuf_append returns
+        // either null or a pointer to `len` writable bytes inside its buffer.
+        let dst = unsafe { dpdk_sys::napi_pktmbuf_append(self.0.as_ptr(), len) };
+        if dst.is_null() {
+            return false;
+        }
+        // SAFETY: dst points to `len` bytes we may write (see above), and
+        // `bytes` cannot overlap a buffer we exclusively own.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst.cast::<u8>(), bytes.len()) };
+        true
+    }
+
+    /// The pool this mbuf returns to when freed.
+    #[inline(always)]
+    pub(crate) fn pool_ptr(&self) -> *mut dpdk_sys::rte_mempool {
+        self.raw().pool
+    }
+
+    /// Starts loading the packet's first cache line, as l3fwd does a few
+    /// packets ahead of the one it processes.
+    #[inline(always)]
+    pub fn prefetch_data(&self) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let m = self.raw();
+            let p = m
+                .buf_addr
+                .cast::<i8>()
+                .wrapping_add(usize::from(m.data_off));
+            // SAFETY: prefetch is a hint that never faults, even for an
+            // invalid address; this one is inside the mbuf's buffer anyway.
+            unsafe { core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p) };
+        }
+    }
+}
+
+impl Drop for Mbuf {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference to a valid mbuf; rte_pktmbuf_free
+        // releases it (and its chain) back to its pool exactly once.
+        unsafe { dpdk_sys::napi_pktmbuf_free(self.0.as_ptr()) }
+    }
+}
+
+/// Up to `N` owned mbufs in a fixed array: the unit of RX, TX, ring and
+/// free calls. The first `len` slots are owned, non-null mbufs; the rest are
+/// garbage that is never read.
+#[derive(Debug)]
+pub struct MbufBurst<const N: usize> {
+    len: usize,
+    slots: [*mut rte_mbuf; N],
+}
+
+// SAFETY: the burst exclusively owns the mbufs in its first `len` slots
+// (see Mbuf's Send).
+unsafe impl<const N: usize> Send for MbufBurst<N> {}
+
+impl<const N: usize> Default for MbufBurst<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> MbufBurst<N> {
+    /// An empty burst.
+    pub const fn new() -> Self {
+        MbufBurst {
+            len: 0,
+            slots: [std::ptr::null_mut(); N],
+        }
+    }
+
+    /// Number of mbufs held.
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when empty.
+    #[inline(always)]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// True when no more mbufs fit.
+    #[inline(always)]
+    pub fn is_full(&self) -> bool {
+        self.len == N
+    }
+
+    /// Free slots.
+    #[inline(always)]
+    pub fn room(&self) -> usize {
+        N - self.len
+    }
+
+    /// Adds an mbuf; gives it back when the burst is full.
+    #[inline(always)]
+    pub fn push(&mut self, m: Mbuf) -> Result<(), Mbuf> {
+        if self.len == N {
+            return Err(m);
+        }
+        self.slots[self.len] = m.into_raw();
+        self.len += 1;
+        Ok(())
+    }
+
+    /// The held mbufs.
+    #[inline(always)]
+    pub fn as_slice(&self) -> &[Mbuf] {
+        let owned = &self.slots[..self.len];
+        // SAFETY: Mbuf is repr(transparent) over NonNull<rte_mbuf>, which
+        // has the layout of *mut rte_mbuf; the first `len` slots are non-null
+        // owned mbufs, so they are valid Mbuf values borrowed from self.
+        unsafe { std::slice::from_raw_parts(owned.as_ptr().cast::<Mbuf>(), owned.len()) }
+    }
+
+    /// The held mbufs, mutably (to rewrite packets in place).
+    #[inline(always)]
+    pub fn as_mut_slice(&mut self) -> &mut [Mbuf] {
+        let owned = &mut self.slots[..self.len];
+        // SAFETY: as in as_slice; the &mut borrow of self is exclusive, and
+        // Mbuf values cannot be moved out of a &mut slice without a
+        // replacement (mem::swap/replace would swap two owned mbufs).
+        unsafe { std::slice::from_raw_parts_mut(owned.as_mut_ptr().cast::<Mbuf>(), owned.len()) }
+    }
+
+    /// Moves every mbuf out, in order. Mbufs the iterator does not yield
+    /// (because it was dropped early) are freed.
+    #[inline(always)]
+    pub fn drain(&mut self) -> Drain<'_, N> {
+        let len = self.len;
+        self.len = 0;
+        Drain {
+            burst: self,
+            next: 0,
+            end: len,
+        }
+    }
+
+    /// Frees every held mbuf with one `rte_pktmbuf_free_bulk` call.
+    #[inline]
+    pub fn free_all(&mut self) {
+        if self.len == 0 {
+            return;
+        }
+        // SAFETY: the first `len` slots are owned mbufs; after the call we
+        // forget them by setting len to 0, so each is freed exactly once.
+        unsafe { dpdk_sys::rte_pktmbuf_free_bulk(self.slots.as_mut_ptr(), self.len as u32) };
+        self.len = 0;
+    }
+
+    /// Removes the first `n` mbufs (already handed to DPDK, which now owns
+    /// them) and shifts the rest to the front.
+    #[inline(always)]
+    pub(crate) fn forget_front(&mut self, n: usize) {
+        let n = n.min(self.len);
+        self.slots.copy_within(n..self.len, 0);
+        self.len -= n;
+    }
+
+    /// Pointer to the first free slot and how many are free: for DPDK calls
+    /// that write mbufs in (rx_burst, ring dequeue). Follow with
+    /// [`MbufBurst::commit`].
+    #[inline(always)]
+    pub(crate) fn spare_ptr(&mut self) -> (*mut *mut rte_mbuf, usize) {
+        // SAFETY: len <= N, so the offset stays within (or one past) the array.
+        (
+            unsafe { self.slots.as_mut_ptr().add(self.len) },
+            N - self.len,
+        )
+    }
+
+    /// Records that DPDK wrote `n` owned mbufs into the spare slots.
+    ///
+    /// # Safety
+    /// Exactly `n` (<= room) valid, owned mbuf pointers were written starting at `spare_ptr()`.
+    #[inline(always)]
+    pub(crate) unsafe fn commit(&mut self, n: usize) {
+        debug_assert!(n <= N - self.len);
+        self.len += n;
+    }
+
+    /// Pointer to the held mbufs, for DPDK calls that take them (tx_burst,
+    /// ring enqueue, free_bulk). Follow with [`MbufBurst::forget_front`].
+    #[inline(always)]
+    pub(crate) fn held_ptr(&mut self) -> *mut *mut rte_mbuf {
+        self.slots.as_mut_ptr()
+    }
+}
+
+impl<const N: usize> Drop for MbufBurst<N> {
+    fn drop(&mut self) {
+        self.free_all();
+    }
+}
+
+/// Iterator returned by [`MbufBurst::drain`].
+#[derive(Debug)]
+pub struct Drain<'a, const N: usize> {
+    burst: &'a mut MbufBurst<N>,
+    next: usize,
+    end: usize,
+}
+
+impl<const N: usize> Iterator for Drain<'_, N> {
+    type Item = Mbuf;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Mbuf> {
+        if self.next == self.end {
+            return None;
+        }
+        let p = self.burst.slots[self.next];
+        self.next += 1;
+        // SAFETY: slots[..end] were owned when drain() started and each is
+        // yielded at most once; ownership moves to the returned Mbuf.
+        Some(unsafe { Mbuf::from_raw(NonNull::new_unchecked(p)) })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.end - self.next;
+        (n, Some(n))
+    }
+}
+
+impl<const N: usize> ExactSizeIterator for Drain<'_, N> {}
+
+impl<const N: usize> Drop for Drain<'_, N> {
+    fn drop(&mut self) {
+        let rest = self.end - self.next;
+        if rest > 0 {
+            // SAFETY: slots[next..end] are still owned (never yielded); the
+            // burst's len is already 0, so nothing else will free them.
+            unsafe {
+                dpdk_sys::rte_pktmbuf_free_bulk(
+                    self.burst.slots.as_mut_ptr().add(self.next),
+                    rest as u32,
+                )
+            };
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! Packet mbuf pools (`rte_pktmbuf_pool_create`) and their in-use accounting.
+
+use std::ffi::CString;
+use std::ptr::NonNull;
+
+use super::{DpdkError, Mbuf};
+
+/// A packet mbuf pool. Pools live until `rte_eal_cleanup`: napifwd creates
+/// them once at start and never frees them, so every mbuf's `pool` pointer
+/// stays valid for as long as any Rust value can hold the mbuf. That makes
+/// the handle a plain `Copy` value with no lifetime to track.
+#[derive(Clone, Copy, Debug)]
+pub struct Mempool {
+    ptr: NonNull<dpdk_sys::rte_mempool>,
+}
+
+// SAFETY: a mempool created with the default ops ("ring_mp_mc") is safe for
+// concurrent get/put from any thread; the handle itself is just a pointer to
+// memory that lives until EAL cleanup.
+unsafe impl Send for Mempool {}
+// SAFETY: see Send; all methods take &self and call thread-safe DPDK APIs.
+unsafe impl Sync for Mempool {}
+
+/// Data room per mbuf: 2 KiB of packet data plus DPDK's headroom, DPDK's
+/// own default (`RTE_MBUF_DEFAULT_BUF_SIZE`). Frames up to the 9600-byte
+/// MTU limit span several segments only on PMDs that scatter.
+pub const MBUF_DATA_ROOM: u16 = 2048 + dpdk_sys::RTE_PKTMBUF_HEADROOM as u16;
+
+impl Mempool {
+    /// Creates a pool of `n` mbufs with a per-lcore cache of `cache` on NUMA
+    /// `socket`. DPDK recommends `n` of the form 2^k - 1.
+    pub fn create(name: &str, n: u32, cache: u32, socket: u32) -> Result<Mempool, DpdkError> {
+        let cname = CString::new(name)
+            .map_err(|_| DpdkError::msg("rte_pktmbuf_pool_create", "pool name contains NUL"))?;
+        let cache = cache.min(dpdk_sys::RTE_MEMPOOL_CACHE_MAX_SIZE);
+        // SAFETY: cname is a valid C string for the call (DPDK copies it);
+        // the numeric arguments are range-checked by DPDK itself.
+        let ptr = unsafe {
+            dpdk_sys::rte_pktmbuf_pool_create(
+                cname.as_ptr(),
+                n,
+                cache,
+                0,
+                MBUF_DATA_ROOM,
+                socket as i32,
+            )
+        };
+        NonNull::new(ptr).map(|ptr| Mempool { ptr }).ok_or_else(|| {
+            DpdkError::last(format!("rte_pktmbuf_pool_create({name}, {n} mbufs)")).with_hint(
+                "not enough DPDK memory: raise eal.memory_mb (each mbuf needs about 2.3 KiB)",
+            )
+        })
+    }
+
+    /// Mbufs currently allocated (not in the pool's ring nor in a per-lcore cache).
+    pub fn in_use(&self) -> u32 {
+        // SAFETY: self.ptr is a live pool (pools are never freed).
+        unsafe { dpdk_sys::rte_mempool_in_use_count(self.ptr.as_ptr()) }
+    }
+
+    /// Mbufs available for allocation.
+    pub fn available(&self) -> u32 {
+        // SAFETY: self.ptr is a live pool (pools are never freed).
+        unsafe { dpdk_sys::rte_mempool_avail_count(self.ptr.as_ptr()) }
+    }
+
+    /// Total mbufs in the pool.
+    pub fn size(&self) -> u32 {
+        // SAFETY: self.ptr is a live pool; `size` is set at creation and never changes.
+        unsafe { (*self.ptr.as_ptr()).size }
+    }
+
+    /// Allocates one mbuf, `None` when the pool is empty.
+    pub fn alloc(&self) -> Option<Mbuf> {
+        // SAFETY: self.ptr is a live pool; a non-null result is a fresh mbuf
+        // with refcnt 1 that nobody else references.
+        let m = unsafe { dpdk_sys::napi_pktmbuf_alloc(self.ptr.as_ptr()) };
+        // SAFETY: as above, we are its only owner.
+        NonNull::new(m).map(|m| unsafe { Mbuf::from_raw(m) })
+    }
+
+    /// True when `m` came from this pool (used to find an mbuf's owner).
+    #[inline]
+    pub fn owns(&self, m: &Mbuf) -> bool {
+        m.pool_ptr() == self.ptr.as_ptr()
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut dpdk_sys::rte_mempool {
+        self.ptr.as_ptr()
+    }
+}

@@ -1,0 +1,89 @@
+//! The few Linux calls the control plane needs: synchronous signal
+//! handling, thread names, terminal detection. They live here because this
+//! module tree is the only place allowed `unsafe`.
+
+use std::io;
+use std::time::Duration;
+
+/// Signals napifwd acts on: SIGINT/SIGTERM stop, SIGHUP reloads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGINT (Ctrl-C).
+    Interrupt,
+    /// SIGTERM.
+    Terminate,
+    /// SIGHUP.
+    Hangup,
+}
+
+impl Signal {
+    fn from_raw(sig: i32) -> Option<Signal> {
+        match sig {
+            libc::SIGINT => Some(Signal::Interrupt),
+            libc::SIGTERM => Some(Signal::Terminate),
+            libc::SIGHUP => Some(Signal::Hangup),
+            _ => None,
+        }
+    }
+}
+
+fn handled_set() -> libc::sigset_t {
+    // SAFETY: sigemptyset/sigaddset initialise and fill a sigset_t we own;
+    // zeroed memory is a valid starting value for sigemptyset.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGHUP);
+        set
+    }
+}
+
+/// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread. Call it before
+/// any thread is created (before EAL init): threads inherit the mask, so the
+/// signals stay pending until the control loop takes them with
+/// [`wait_signal`], and no worker is ever interrupted by a handler.
+pub fn block_signals() -> io::Result<()> {
+    let set = handled_set();
+    // SAFETY: `set` is an initialised sigset_t; a null old-set pointer is allowed.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
+/// Waits up to `timeout` for one of the blocked signals.
+pub fn wait_signal(timeout: Duration) -> Option<Signal> {
+    let set = handled_set();
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: `set` and `ts` are valid for the call; a null siginfo pointer is allowed.
+    let sig = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &ts) };
+    if sig < 0 {
+        None
+    } else {
+        Signal::from_raw(sig)
+    }
+}
+
+/// Names the calling thread (visible in `top -H`, `ps -L`); Linux keeps 15 bytes.
+pub fn set_thread_name(name: &str) {
+    let mut buf = [0u8; 16];
+    let n = name.len().min(15);
+    buf[..n].copy_from_slice(&name.as_bytes()[..n]);
+    // SAFETY: buf is NUL-terminated (at most 15 bytes copied into 16) and
+    // pthread_self() is always a valid thread handle.
+    unsafe {
+        libc::pthread_setname_np(libc::pthread_self(), buf.as_ptr().cast());
+    }
+}
+
+/// True when stdout is a terminal (then `run` prints a stats line every second).
+pub fn stdout_is_tty() -> bool {
+    // SAFETY: isatty only inspects the file descriptor.
+    unsafe { libc::isatty(libc::STDOUT_FILENO) == 1 }
+}

@@ -1,0 +1,125 @@
+//! The per-burst forwarding step: decide each packet's fate, rewrite it in
+//! place, and buffer it for TX or collect it for a bulk free.
+//!
+//! Decisions are values: `Ok(output port)` or `Err(DropReason)`; the caller
+//! counts the reason where the decision is made, like the kernel's
+//! `kfree_skb_reason`.
+
+use super::{Io, BURST};
+use crate::dpdk::{Mbuf, MbufBurst, TxQueue};
+use crate::drop_reason::DropReason;
+use crate::fwd::l2::XconnectTable;
+use crate::fwd::l3::{self, L3Dst};
+use crate::plan::{L3Tables, Mode, Plan};
+use crate::stats::WorkerCounters;
+use crate::wire::ethernet::HEADER_LEN as ETH_HLEN;
+
+impl Io {
+    /// Forwards every packet in `self.burst` (all received on port `in_port`).
+    #[inline(always)]
+    pub(super) fn forward_burst(&mut self, in_port: usize) {
+        let Io {
+            tx,
+            txbufs,
+            plan,
+            counters,
+            burst,
+            drops,
+            ..
+        } = self;
+        let plan: &Plan = plan;
+        counters.processed.add(burst.len() as u64);
+        for mut m in burst.drain() {
+            let verdict = match &plan.mode {
+                Mode::L3(t) => route_l3(&mut m, plan, t),
+                Mode::L2(x) => route_l2(&mut m, in_port, plan, x),
+            };
+            match verdict {
+                Ok(out) => match txbufs.get_mut(out) {
+                    Some(buf) => {
+                        // The buffer is flushed as soon as it fills, so there is
+                        // always room here.
+                        if let Err(m) = buf.push(m) {
+                            counters.drop_one(DropReason::TxFull);
+                            drop(m);
+                        }
+                        if buf.is_full() {
+                            flush(tx, txbufs, counters, out);
+                        }
+                    }
+                    None => counter_drop(counters, drops, m, DropReason::NoRoute),
+                },
+                Err(r) => counter_drop(counters, drops, m, r),
+            }
+        }
+        drops.free_all();
+    }
+}
+
+/// Counts a drop and parks the mbuf for the bulk free at the end of the burst.
+#[inline(always)]
+fn counter_drop(counters: &WorkerCounters, drops: &mut MbufBurst<BURST>, m: Mbuf, r: DropReason) {
+    counters.drop_one(r);
+    if let Err(m) = drops.push(m) {
+        // Cannot happen (drops holds at most one burst); freeing singly is correct anyway.
+        drop(m);
+    }
+}
+
+/// Sends port `p`'s TX buffer once; what the queue refuses is freed and
+/// counted `tx_full`.
+#[inline(always)]
+pub(super) fn flush(tx: &mut [TxQueue], txbufs: &mut [MbufBurst<BURST>], counters: &WorkerCounters, p: usize) {
+    let (Some(txq), Some(buf)) = (tx.get_mut(p), txbufs.get_mut(p)) else {
+        return;
+    };
+    let (sent, freed) = txq.send_or_free(buf);
+    counters.tx_packets.add(sent as u64);
+    if freed > 0 {
+        counters.drop_n(DropReason::TxFull, freed as u64);
+    }
+}
+
+/// L3: RFC 1812 checks, LPM lookup, MTU check, padding trim, rewrite.
+#[inline(always)]
+fn route_l3(m: &mut Mbuf, plan: &Plan, t: &L3Tables) -> Result<usize, DropReason> {
+    let verify = plan.verify_ipv4_checksum && !m.ip_cksum_good();
+    let l3 = l3::classify(m.data(), m.pkt_len() as usize, verify)?;
+    let nh = match &l3.dst {
+        L3Dst::V4(a) => t.lpm4.lookup(*a),
+        L3Dst::V6(a) => t.lpm6.lookup(a),
+    }
+    .ok_or(DropReason::NoRoute)?;
+    let hop = t.next_hops.get(nh as usize).ok_or(DropReason::NoRoute)?;
+    let out = plan.ports.get(hop.port).ok_or(DropReason::NoRoute)?;
+    if l3.frame_len - ETH_HLEN > usize::from(out.mtu) {
+        return Err(DropReason::MtuExceeded);
+    }
+    // Ethernet pads short frames to 60 bytes; the padding is not part of
+    // the datagram and must not leave as payload. Only single-segment
+    // frames can carry padding in practice (they are tiny).
+    if l3.frame_len < m.pkt_len() as usize {
+        m.truncate(l3.frame_len as u16);
+    }
+    let data = m.data_mut().ok_or(DropReason::Unsupported)?;
+    l3::rewrite(data, &l3.dst, hop.mac, out.mac);
+    Ok(hop.port)
+}
+
+/// L2: cross-connect to the paired port, optional MAC rewrite, MTU check.
+#[inline(always)]
+fn route_l2(m: &mut Mbuf, in_port: usize, plan: &Plan, x: &XconnectTable) -> Result<usize, DropReason> {
+    if usize::from(m.data_len()) < ETH_HLEN {
+        return Err(DropReason::Truncated);
+    }
+    let xc = x.lookup(in_port).ok_or(DropReason::NoRoute)?;
+    let out = plan.ports.get(xc.output).ok_or(DropReason::NoRoute)?;
+    if m.pkt_len() as usize - ETH_HLEN > usize::from(out.mtu) {
+        return Err(DropReason::MtuExceeded);
+    }
+    if xc.dst_mac.is_some() || xc.src_mac.is_some() {
+        let data = m.data_mut().ok_or(DropReason::Unsupported)?;
+        XconnectTable::rewrite(data, xc);
+    }
+    Ok(xc.output)
+}

@@ -1,0 +1,112 @@
+//! The Internet checksum: RFC 1071 computation and RFC 1624 incremental update.
+//!
+//! The checksum is the one's complement of the one's complement sum of the
+//! data taken as big-endian 16-bit words. Sums are accumulated in a `u64` and
+//! folded at the end (RFC 1071 section 4.1's "deferred carries"), so no input
+//! length can overflow them.
+
+/// One's complement sum of `data` as big-endian 16-bit words, an odd trailing
+/// byte padded with zero; unfolded (fold it with [`fold`]).
+#[inline]
+pub fn sum(data: &[u8]) -> u64 {
+    let mut words = data.chunks_exact(2);
+    let mut acc: u64 = 0;
+    for w in &mut words {
+        acc += u64::from(u16::from_be_bytes([w[0], w[1]]));
+    }
+    if let [last] = words.remainder() {
+        acc += u64::from(*last) << 8;
+    }
+    acc
+}
+
+/// Folds the carries of an unfolded sum into 16 bits (end-around carry).
+#[inline]
+pub const fn fold(mut acc: u64) -> u16 {
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc as u16
+}
+
+/// The RFC 1071 checksum of `data`: `!fold(sum(data))`.
+#[inline]
+pub fn checksum(data: &[u8]) -> u16 {
+    !fold(sum(data))
+}
+
+/// RFC 1624 eqn. 3: the new checksum after one 16-bit word covered by
+/// checksum `hc` changes from `old` to `new`:
+/// `HC' = ~(~HC + ~m + m')`.
+///
+/// Unlike RFC 1141's `HC + m + ~m'` (eqn. 2), this form never produces the
+/// "negative zero" 0xffff when a full recomputation over non-zero data would
+/// give 0x0000, so the result is bit-identical to recomputing the checksum of
+/// the whole header (RFC 1624 section 3). A wrong `hc` stays exactly as wrong:
+/// a router forwarding without verifying does not launder a bad checksum.
+#[inline]
+pub const fn update_u16(hc: u16, old: u16, new: u16) -> u16 {
+    let acc = (!hc) as u32 + (!old) as u32 + new as u32;
+    // At most 3 * 0xffff = 0x2fffd: two folds always suffice.
+    let acc = (acc & 0xffff) + (acc >> 16);
+    let acc = (acc & 0xffff) + (acc >> 16);
+    !(acc as u16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc1071_example() {
+        // RFC 1071 section 3: 00 01 f2 03 f4 f5 f6 f7 sums to ddf2 (folded).
+        let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(fold(sum(&data)), 0xddf2);
+        assert_eq!(checksum(&data), !0xddf2);
+    }
+
+    #[test]
+    fn odd_length_pads_with_zero() {
+        assert_eq!(sum(&[0x12]), 0x1200);
+        assert_eq!(sum(&[0xab, 0xcd, 0x12]), 0xabcd + 0x1200);
+        assert_eq!(checksum(&[]), 0xffff);
+    }
+
+    #[test]
+    fn fold_handles_large_sums() {
+        assert_eq!(fold(0), 0);
+        assert_eq!(fold(0xffff), 0xffff);
+        assert_eq!(fold(0x1_0000), 1);
+        assert_eq!(fold(0x1_fffe), 0xffff);
+        assert_eq!(fold(u64::MAX), 0xffff);
+        let big = vec![0xffu8; 1 << 20];
+        assert_eq!(fold(sum(&big)), 0xffff);
+    }
+
+    #[test]
+    fn a_header_with_its_checksum_sums_to_all_ones() {
+        let mut h = [
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
+            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+        ];
+        let c = checksum(&h);
+        assert_eq!(c, 0xb861); // the well-known example header
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+        assert_eq!(fold(sum(&h)), 0xffff);
+    }
+
+    #[test]
+    fn update_matches_recompute_for_one_word_everywhere() {
+        // data = [w, x]; change w to w'. For every HC reachable by full
+        // computation, incremental == full recomputation.
+        let x = 0x1234u16;
+        for w in (0..=0xffffu32).step_by(251) {
+            for w2 in (0..=0xffffu32).step_by(509) {
+                let (w, w2) = (w as u16, w2 as u16);
+                let hc = checksum(&[(w >> 8) as u8, w as u8, (x >> 8) as u8, x as u8]);
+                let full = checksum(&[(w2 >> 8) as u8, w2 as u8, (x >> 8) as u8, x as u8]);
+                assert_eq!(update_u16(hc, w, w2), full, "w={w:#x} w2={w2:#x}");
+            }
+        }
+    }
+}

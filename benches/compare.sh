@@ -466,7 +466,9 @@ run_napifwd() { # NAME RUN MODE
 			--note "napifwd binary not built (cargo build --release)"
 		return
 	fi
-	sed "s|@FLOWS_PCAP@|$PCAP|g" "$SCRIPT_DIR/napifwd-$mode.toml" >"$cfg"
+	CUR_PREFIX="napifwd-bench-$$-$name-$run"
+	sed -e "s|@FLOWS_PCAP@|$PCAP|g" -e "s|@FILE_PREFIX@|$CUR_PREFIX|g" \
+		"$SCRIPT_DIR/napifwd-$mode.toml" >"$cfg"
 	# A config error is napifwd's exit code 78 and says which key: show it.
 	rc=0
 	"$NAPIFWD_BIN" check-config "$cfg" >"$OUT_DIR/napifwd-$mode.check.log" 2>&1 || rc=$?

@@ -123,12 +123,9 @@ fn hugepages_total() -> Option<u64> {
 }
 
 struct Running {
-    ports: Vec<Port>,
-    pools: Vec<(String, Mempool, u32)>,
-    counters: Vec<Arc<WorkerCounters>>,
+    observer: Arc<Observer>,
     controls: Vec<Arc<WorkerControl>>,
     lcores: Vec<lcore::LaunchedLcore>,
-    started: Instant,
 }
 
 /// Runs the appliance until a signal, `--duration` or `--until-idle` stops
@@ -153,13 +150,13 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report, RunError> {
     let running = start(cfg)?;
     eprintln!(
         "napifwd: {} worker(s) on lcore(s) {:?}, {} port(s), mode {:?}; Ctrl-C to stop",
-        running.counters.len(),
+        cfg.workers.lcores.len(),
         cfg.workers.lcores,
-        running.ports.len(),
+        cfg.ports.len(),
         cfg.forward.mode
     );
     supervise(cfg, opts, &running);
-    let report = stop(cfg, running)?;
+    let report = stop(running)?;
     if let Some(path) = &opts.stats_json {
         let json = serde_json::to_string_pretty(&report).expect("report serialises");
         std::fs::write(path, json + "\n").map_err(|source| RunError::StatsJson {
@@ -291,13 +288,18 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             }
         }
     }
-    Ok(Running {
+    let observer = Arc::new(Observer {
+        port_names: cfg.ports.iter().map(|p| p.name.clone()).collect(),
         ports,
         pools,
+        worker_lcores: cfg.workers.lcores.clone(),
         counters,
+        started: Instant::now(),
+    });
+    Ok(Running {
+        observer,
         controls,
         lcores,
-        started: Instant::now(),
     })
 }
 
@@ -349,15 +351,16 @@ fn build_plan(cfg: &Config, ports: &[Port]) -> Result<Plan, RunError> {
 
 /// The main lcore's loop: signals, stop conditions, the live stats line.
 fn supervise(_cfg: &Config, opts: &RunOptions, r: &Running) {
+    let obs = &r.observer;
     let tick = opts
         .until_idle
         .map(|d| (d / 4).clamp(Duration::from_millis(1), Duration::from_millis(100)))
         .unwrap_or(Duration::from_millis(100));
-    let mut last_rx = total_rx(r);
+    let mut last_rx = obs.rx_packets();
     let mut last_rx_change = Instant::now();
     let mut last_line = Instant::now();
     let mut line_rx = last_rx;
-    let mut line_tx = total_tx(r);
+    let mut line_tx = obs.tx_packets();
     loop {
         if let Some(sig) = os::wait_signal(tick) {
             match sig {
@@ -373,11 +376,11 @@ fn supervise(_cfg: &Config, opts: &RunOptions, r: &Running) {
         let now = Instant::now();
         if opts
             .duration
-            .is_some_and(|d| now.duration_since(r.started) >= d)
+            .is_some_and(|d| now.duration_since(obs.started) >= d)
         {
             return;
         }
-        let rx = total_rx(r);
+        let rx = obs.rx_packets();
         if rx != last_rx {
             last_rx = rx;
             last_rx_change = now;
@@ -389,8 +392,8 @@ fn supervise(_cfg: &Config, opts: &RunOptions, r: &Running) {
         }
         if opts.live_stats && now.duration_since(last_line) >= Duration::from_secs(1) {
             let secs = now.duration_since(last_line).as_secs_f64();
-            let tx = total_tx(r);
-            let drops: u64 = r.counters.iter().map(|c| c.dropped_total()).sum();
+            let tx = obs.tx_packets();
+            let drops = obs.dropped_packets();
             println!(
                 "rx {:8.3} Mpps  tx {:8.3} Mpps  | total rx {} tx {} dropped {}",
                 (rx - line_rx) as f64 / secs / 1e6,
@@ -406,16 +409,8 @@ fn supervise(_cfg: &Config, opts: &RunOptions, r: &Running) {
     }
 }
 
-fn total_rx(r: &Running) -> u64 {
-    r.counters.iter().map(|c| c.rx_packets.get()).sum()
-}
-
-fn total_tx(r: &Running) -> u64 {
-    r.counters.iter().map(|c| c.tx_packets.get()).sum()
-}
-
 /// Stops the workers and builds the final report.
-fn stop(cfg: &Config, r: Running) -> Result<Report, RunError> {
+fn stop(r: Running) -> Result<Report, RunError> {
     for c in &r.controls {
         c.request_stop();
     }
@@ -426,57 +421,94 @@ fn stop(cfg: &Config, r: Running) -> Result<Report, RunError> {
             eprintln!("napifwd: worker on lcore {lc} exited with {rc}");
         }
     }
-    let uptime = r.started.elapsed().as_secs_f64();
-    let workers: Vec<_> = r
-        .counters
-        .iter()
-        .zip(&cfg.workers.lcores)
-        .enumerate()
-        .map(|(i, (c, &lc))| c.snapshot(i, lc))
-        .collect();
-    let in_flight = r.counters.iter().map(|c| c.tx_buffered.get()).sum();
-    let totals = Totals::from_workers(&workers, in_flight);
-    let mut ports = BTreeMap::new();
-    for (p, pc) in r.ports.iter().zip(&cfg.ports) {
-        let st = p.stats()?;
-        ports.insert(
-            pc.name.clone(),
-            PortStats {
-                port_id: p.id(),
-                driver: p.driver().to_owned(),
-                rx_packets: st.rx_packets,
-                tx_packets: st.tx_packets,
-                rx_bytes: st.rx_bytes,
-                tx_bytes: st.tx_bytes,
-                rx_missed: st.rx_missed,
-                rx_errors: st.rx_errors,
-                tx_errors: st.tx_errors,
-                rx_nombuf: st.rx_nombuf,
-            },
-        );
+    r.observer.report().map_err(RunError::from)
+}
+
+/// Read-only access to a running appliance's counters, from any thread:
+/// the final report, the live stats line, `/status` and `/metrics` all come
+/// from [`Observer::report`], so they cannot disagree.
+#[derive(Debug)]
+pub struct Observer {
+    port_names: Vec<String>,
+    ports: Vec<Port>,
+    pools: Vec<(String, Mempool, u32)>,
+    worker_lcores: Vec<u32>,
+    counters: Vec<Arc<WorkerCounters>>,
+    started: Instant,
+}
+
+impl Observer {
+    /// A point-in-time report. Worker counters are read without stopping
+    /// the workers, so live totals may be a few packets apart; after the
+    /// workers stopped, the report is exact.
+    pub fn report(&self) -> Result<Report, dpdk::DpdkError> {
+        let uptime = self.started.elapsed().as_secs_f64();
+        let workers: Vec<_> = self
+            .counters
+            .iter()
+            .zip(&self.worker_lcores)
+            .enumerate()
+            .map(|(i, (c, &lc))| c.snapshot(i, lc))
+            .collect();
+        let in_flight = self.counters.iter().map(|c| c.tx_buffered.get()).sum();
+        let totals = Totals::from_workers(&workers, in_flight);
+        let mut ports = BTreeMap::new();
+        for (p, name) in self.ports.iter().zip(&self.port_names) {
+            let st = p.stats()?;
+            ports.insert(
+                name.clone(),
+                PortStats {
+                    port_id: p.id(),
+                    driver: p.driver().to_owned(),
+                    rx_packets: st.rx_packets,
+                    tx_packets: st.tx_packets,
+                    rx_bytes: st.rx_bytes,
+                    tx_bytes: st.tx_bytes,
+                    rx_missed: st.rx_missed,
+                    rx_errors: st.rx_errors,
+                    tx_errors: st.tx_errors,
+                    rx_nombuf: st.rx_nombuf,
+                },
+            );
+        }
+        let mut mempools = MempoolStats::default();
+        for (name, pool, base) in &self.pools {
+            let in_use = pool.in_use();
+            mempools.in_use_at_exit += u64::from(in_use);
+            mempools.baseline += u64::from(*base);
+            mempools.pools.insert(
+                name.clone(),
+                PoolStats {
+                    size: u64::from(pool.size()),
+                    in_use: u64::from(in_use),
+                    baseline: u64::from(*base),
+                },
+            );
+        }
+        Ok(Report {
+            version: env!("CARGO_PKG_VERSION"),
+            uptime_seconds: uptime,
+            totals,
+            ports,
+            workers,
+            mempools,
+        })
     }
-    let mut mempools = MempoolStats::default();
-    for (name, pool, base) in &r.pools {
-        let in_use = pool.in_use();
-        mempools.in_use_at_exit += u64::from(in_use);
-        mempools.baseline += u64::from(*base);
-        mempools.pools.insert(
-            name.clone(),
-            PoolStats {
-                size: u64::from(pool.size()),
-                in_use: u64::from(in_use),
-                baseline: u64::from(*base),
-            },
-        );
+
+    /// Total packets received so far.
+    pub fn rx_packets(&self) -> u64 {
+        self.counters.iter().map(|c| c.rx_packets.get()).sum()
     }
-    Ok(Report {
-        version: env!("CARGO_PKG_VERSION"),
-        uptime_seconds: uptime,
-        totals,
-        ports,
-        workers,
-        mempools,
-    })
+
+    /// Total packets transmitted so far.
+    pub fn tx_packets(&self) -> u64 {
+        self.counters.iter().map(|c| c.tx_packets.get()).sum()
+    }
+
+    /// Total packets dropped so far.
+    pub fn dropped_packets(&self) -> u64 {
+        self.counters.iter().map(|c| c.dropped_total()).sum()
+    }
 }
 
 fn print_final(r: &Report) {

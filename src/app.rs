@@ -11,15 +11,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::{self, Config, ForwardMode, SrcMac};
-use crate::dpdk::{self, cycles, lcore, os, Eal, Mempool, Port, PortSetup, RxQueue, TxQueue};
+use crate::config::{self, Config, ForwardMode, IdleMode, RpsHash, SrcMac};
+use crate::dpdk::{
+    self, cycles, lcore, os, Eal, MbufRing, Mempool, Port, PortSetup, RingConsumer, RingProducer,
+    RxQueue, TxQueue,
+};
 use crate::fwd::l2::XconnectTable;
 use crate::fwd::route::RouteTable;
 use crate::napi::NapiBudget;
 use crate::plan::{L3Tables, Mode, Plan, PortInfo};
+use crate::rps::RpsMap;
 use crate::stats::{MempoolStats, PoolStats, PortStats, Report, Totals, WorkerCounters};
 use crate::wire::MacAddr;
-use crate::worker::{self, RxSource, WorkerControl, WorkerSetup};
+use crate::worker::{self, HashSource, Idle, Steering, WorkerControl, WorkerSetup};
 
 /// Options of `napifwd run` besides the config.
 #[derive(Debug, Clone, Default)]
@@ -71,6 +75,51 @@ pub enum RunError {
 const POOL_SLACK: u32 = 8192;
 /// Per-lcore mempool cache (DPDK's rule of thumb: a divisor of the pool size, <= 512).
 const POOL_CACHE: u32 = 256;
+
+/// How long workers get to acknowledge the end of RX before they are told
+/// to stop anyway (a worker stuck in a round longer than this is a bug).
+const STOP_RX_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The worker ids in the rps map when RPS is on: `rps.workers` lcores
+/// translated to worker ids, or every worker when the list is empty.
+pub fn rps_worker_ids(cfg: &Config) -> Option<Vec<usize>> {
+    if !cfg.rps.enabled {
+        return None;
+    }
+    let ids: Vec<usize> = if cfg.rps.workers.is_empty() {
+        (0..cfg.workers.lcores.len()).collect()
+    } else {
+        cfg.rps
+            .workers
+            .iter()
+            .filter_map(|lc| cfg.workers.lcores.iter().position(|l| l == lc))
+            .collect()
+    };
+    (!ids.is_empty()).then_some(ids)
+}
+
+/// Indices of the ports packets can be forwarded to: route ports (l3) or
+/// cross-connect outputs (l2).
+pub fn output_ports(cfg: &Config) -> Vec<usize> {
+    let index_of = |name: &str| cfg.ports.iter().position(|p| p.name == name);
+    let mut out: Vec<usize> = match cfg.forward.mode {
+        ForwardMode::L3 => cfg
+            .forward
+            .routes
+            .iter()
+            .filter_map(|r| index_of(&r.port))
+            .collect(),
+        ForwardMode::L2 => cfg
+            .forward
+            .l2
+            .iter()
+            .filter_map(|x| index_of(&x.output))
+            .collect(),
+    };
+    out.sort_unstable();
+    out.dedup();
+    out
+}
 
 /// Assigns (port, rx queue) pairs to workers round-robin, in config order.
 /// Returns, per worker, the (port index, queue) pairs it polls.
@@ -184,12 +233,19 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             .map(|&(p, _)| u32::from(cfg.ports[p].rx_descriptors))
             .sum();
         let tx_desc: u32 = cfg.ports.iter().map(|p| u32::from(p.tx_descriptors)).sum();
-        let n = (rx_desc + tx_desc + POOL_SLACK).next_power_of_two() - 1;
+        // With RPS, this worker's mbufs may also sit in every backlog.
+        let backlogs = if cfg.rps.enabled {
+            cfg.rps.max_backlog.saturating_mul(nworkers as u32)
+        } else {
+            0
+        };
+        let n = (rx_desc + tx_desc + backlogs + POOL_SLACK).next_power_of_two() - 1;
         let name = format!("napifwd_w{w}");
         let pool = Mempool::create(&name, n, POOL_CACHE, lcore::socket_of(lc))?;
         pools.push((name, pool, 0u32));
     }
 
+    let outputs = output_ports(cfg);
     let mut ports = Vec::with_capacity(nports);
     let mut rx_by_port: Vec<Vec<Option<RxQueue>>> = Vec::with_capacity(nports);
     let mut tx_by_port: Vec<Vec<Option<TxQueue>>> = Vec::with_capacity(nports);
@@ -208,7 +264,13 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             name: &pc.name,
             device: config::port_device_name(&pc.device),
             rx_pools,
-            tx_queues: nworkers as u16,
+            // Only ports something is forwarded to need TX queues: an
+            // RX-only port (a capture source, a tap) may have none to give.
+            tx_queues: if outputs.contains(&p) {
+                nworkers as u16
+            } else {
+                0
+            },
             rx_descriptors: pc.rx_descriptors,
             tx_descriptors: pc.tx_descriptors,
             mtu: pc.mtu,
@@ -230,7 +292,6 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
         *base = pool.in_use();
     }
 
-    let tsc_hz = cycles::tsc_hz();
     let budget = NapiBudget {
         weight: cfg.napi.weight,
         backlog_weight: cfg.napi.backlog_weight,
@@ -238,43 +299,79 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
         budget_ticks: cycles::us_to_tsc(u64::from(cfg.napi.budget_us)),
     };
     let tx_drain_ticks = cycles::us_to_tsc(u64::from(cfg.forward.tx_drain_us));
-    let _ = tsc_hz;
+    let idle = match cfg.napi.idle {
+        IdleMode::Poll => Idle::Poll,
+        IdleMode::Park => Idle::Park {
+            after_rounds: cfg.napi.park_after_rounds,
+            max_sleep: Duration::from_micros(u64::from(cfg.napi.max_sleep_us)),
+        },
+    };
+
+    let controls: Vec<Arc<WorkerControl>> = (0..nworkers)
+        .map(|_| WorkerControl::new().map(Arc::new))
+        .collect::<Result<_, _>>()
+        .map_err(|e| RunError::Plan(format!("cannot create a worker eventfd: {e}")))?;
+
+    // RPS: one MP/SC backlog ring per worker in the rps map.
+    let rps_workers = rps_worker_ids(cfg);
+    let mut producers: Vec<Option<RingProducer>> = vec![None; nworkers];
+    let mut consumers: Vec<Option<RingConsumer>> = (0..nworkers).map(|_| None).collect();
+    if let Some(map_workers) = &rps_workers {
+        for &w in map_workers {
+            let (p, c) = MbufRing::create(
+                &format!("napifwd_backlog{w}"),
+                cfg.rps.max_backlog,
+                lcore::socket_of(cfg.workers.lcores[w]),
+            )?;
+            producers[w] = Some(p);
+            consumers[w] = Some(c);
+        }
+    }
+    let backlogs: Vec<RingProducer> = producers.iter().flatten().cloned().collect();
 
     let mut counters = Vec::with_capacity(nworkers);
-    let mut controls = Vec::with_capacity(nworkers);
     let mut lcores = Vec::with_capacity(nworkers);
     for (w, &lc) in cfg.workers.lcores.iter().enumerate() {
         let rx = assignment[w]
             .iter()
-            .filter_map(|&(p, q)| {
-                rx_by_port[p][usize::from(q)]
-                    .take()
-                    .map(|queue| RxSource { port: p, queue })
-            })
+            .filter_map(|&(p, q)| rx_by_port[p][usize::from(q)].take())
             .collect();
         let tx = tx_by_port
             .iter_mut()
-            .map(|qs| {
-                qs[w]
-                    .take()
-                    .expect("each worker takes its own TX queue once")
-            })
+            .map(|qs| qs.get_mut(w).and_then(Option::take))
             .collect();
+        let steering = rps_workers.as_ref().and_then(|map_workers| {
+            Some(Steering {
+                map: RpsMap::new(map_workers.clone())?,
+                backlogs: producers.clone(),
+                peers: controls.clone(),
+                hash: match cfg.rps.hash {
+                    RpsHash::Auto => HashSource::Auto,
+                    RpsHash::Software => HashSource::Software,
+                },
+                symmetric: cfg.rps.symmetric,
+                local_fast_path: cfg.rps.local_fast_path,
+                flow_limit: cfg.rps.flow_limit.then_some(cfg.rps.flow_limit_table_len),
+                max_backlog: cfg.rps.max_backlog,
+            })
+        });
         let c = Arc::new(WorkerCounters::default());
-        let ctl = Arc::new(WorkerControl::default());
         let setup = WorkerSetup {
             id: w,
             lcore: lc,
             rx,
             tx,
+            backlog: consumers[w].take(),
+            steering,
             plan: plan.clone(),
             budget,
+            idle,
             tx_drain_ticks,
+            per_packet_cycles: cfg.bench.per_packet_cycles,
             counters: c.clone(),
-            control: ctl.clone(),
+            control: controls[w].clone(),
         };
         counters.push(c);
-        controls.push(ctl);
         match lcore::launch(lc, move || worker::run(setup)) {
             Ok(l) => lcores.push(l),
             Err(e) => {
@@ -294,6 +391,7 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
         pools,
         worker_lcores: cfg.workers.lcores.clone(),
         counters,
+        backlogs,
         started: Instant::now(),
     });
     Ok(Running {
@@ -342,8 +440,14 @@ fn build_plan(cfg: &Config, ports: &[Port]) -> Result<Plan, RunError> {
             ))
         }
     };
+    let max_id = ports.iter().map(|p| usize::from(p.id())).max().unwrap_or(0);
+    let mut index_by_port_id = vec![None; max_id + 1];
+    for (i, p) in ports.iter().enumerate() {
+        index_by_port_id[usize::from(p.id())] = Some(i);
+    }
     Ok(Plan {
         mode,
+        index_by_port_id,
         ports: infos,
         verify_ipv4_checksum: cfg.forward.verify_ipv4_checksum,
     })
@@ -411,6 +515,15 @@ fn supervise(_cfg: &Config, opts: &RunOptions, r: &Running) {
 
 /// Stops the workers and builds the final report.
 fn stop(r: Running) -> Result<Report, RunError> {
+    // Phase 1: every worker stops RX (so nobody feeds a backlog any more)
+    // and says so; phase 2: each drains its backlog, flushes TX, returns.
+    for c in &r.controls {
+        c.request_stop_rx();
+    }
+    let deadline = Instant::now() + STOP_RX_TIMEOUT;
+    while !r.controls.iter().all(|c| c.rx_stopped()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_micros(100));
+    }
     for c in &r.controls {
         c.request_stop();
     }
@@ -434,6 +547,8 @@ pub struct Observer {
     pools: Vec<(String, Mempool, u32)>,
     worker_lcores: Vec<u32>,
     counters: Vec<Arc<WorkerCounters>>,
+    /// Producer handles of the backlogs, only to count what they hold.
+    backlogs: Vec<RingProducer>,
     started: Instant,
 }
 
@@ -450,7 +565,16 @@ impl Observer {
             .enumerate()
             .map(|(i, (c, &lc))| c.snapshot(i, lc))
             .collect();
-        let in_flight = self.counters.iter().map(|c| c.tx_buffered.get()).sum();
+        let in_flight = self
+            .counters
+            .iter()
+            .map(|c| c.tx_buffered.get())
+            .sum::<u64>()
+            + self
+                .backlogs
+                .iter()
+                .map(|b| u64::from(b.count()))
+                .sum::<u64>();
         let totals = Totals::from_workers(&workers, in_flight);
         let mut ports = BTreeMap::new();
         for (p, name) in self.ports.iter().zip(&self.port_names) {

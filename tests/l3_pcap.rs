@@ -365,6 +365,11 @@ fn malformed_cases(input: &str) -> Vec<Case> {
 
     // --- truncated: the frame is shorter than the headers it claims.
     v.push(drop(filler(1, 10), "truncated")); // not even an Ethernet header
+    for ethertype in [ETHERTYPE_IPV4, ETHERTYPE_IPV6] {
+        // An Ethernet header and nothing else.
+        let bare = Frame::new(port_mac(input), mac(PEER), ethertype, Vec::new()).unpadded();
+        v.push(drop(bare.bytes(), "truncated"));
+    }
     let mut short_ip = f4(&ok4(2)).unpadded().bytes();
     short_ip.truncate(ETH_HEADER_LEN + IPV4_HEADER_LEN - 1);
     v.push(drop(short_ip, "truncated"));

@@ -66,8 +66,9 @@ pub const DROP_REASONS: [&str; 12] = [
 // temp dirs
 
 /// A fresh directory under cargo's per-target temp dir. Removed when the test
-/// passes; kept (and its path printed) when the test fails, so the configs,
-/// pcaps and stats of a failing run can be inspected.
+/// passes; kept (and its path printed) when the test fails or when
+/// `NAPIFWD_E2E_KEEP` is set, so the configs, pcaps and stats of a run can be
+/// inspected.
 #[derive(Debug)]
 pub struct TempDir {
     path: PathBuf,
@@ -104,7 +105,7 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        if std::thread::panicking() || std::env::var_os("NAPIFWD_E2E_KEEP").is_some() {
             eprintln!("test files kept in {}", self.path.display());
         } else {
             let _ = std::fs::remove_dir_all(&self.path);

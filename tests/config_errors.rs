@@ -92,7 +92,30 @@ fn key_spellings(key: &str) -> Vec<String> {
     v
 }
 
-/// Some line of the output reads `FILE:LINE: KEY: message` (message not empty).
+/// `rest` without a leading array index (`[3]` or `.3`), if it has one.
+fn strip_index(rest: &str) -> &str {
+    let (body, close) = if let Some(r) = rest.strip_prefix('[') {
+        (r, true)
+    } else if let Some(r) = rest.strip_prefix('.') {
+        (r, false)
+    } else {
+        return rest;
+    };
+    let digits = body.len() - body.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    if digits == 0 {
+        return rest;
+    }
+    let after = &body[digits..];
+    match (close, after.strip_prefix(']')) {
+        (true, Some(a)) => a,
+        (false, _) => after,
+        (true, None) => rest,
+    }
+}
+
+/// Some line of the output reads `FILE:LINE: KEY: message` (message not
+/// empty). KEY may go one step further into an array (`workers.lcores[1]`
+/// for `workers.lcores`): naming the element is naming the key.
 fn assert_reports(out: &Output, file: &Path, line: usize, key: &str) {
     let prefix = format!("{}:{line}: ", file.display());
     let keys = key_spellings(key);
@@ -100,6 +123,7 @@ fn assert_reports(out: &Output, file: &Path, line: usize, key: &str) {
         l.strip_prefix(&prefix).is_some_and(|rest| {
             keys.iter().any(|k| {
                 rest.strip_prefix(k.as_str())
+                    .map(strip_index)
                     .and_then(|r| r.strip_prefix(':'))
                     .is_some_and(|msg| !msg.trim().is_empty())
             })

@@ -365,6 +365,11 @@ fn malformed_cases(input: &str) -> Vec<Case> {
 
     // --- truncated: the frame is shorter than the headers it claims.
     v.push(drop(filler(1, 10), "truncated")); // not even an Ethernet header
+    for ethertype in [ETHERTYPE_IPV4, ETHERTYPE_IPV6] {
+        // An Ethernet header and nothing else.
+        let bare = Frame::new(port_mac(input), mac(PEER), ethertype, Vec::new()).unpadded();
+        v.push(drop(bare.bytes(), "truncated"));
+    }
     let mut short_ip = f4(&ok4(2)).unpadded().bytes();
     short_ip.truncate(ETH_HEADER_LEN + IPV4_HEADER_LEN - 1);
     v.push(drop(short_ip, "truncated"));
@@ -587,16 +592,20 @@ fn default_and_host_routes_follow_longest_prefix() {
 }
 
 /// A header for `dst` and `ttl` whose checksum field is `target`, found by
-/// varying the IP identification.
+/// varying the IP identification (the checksum moves by one per id step).
 fn ipv4_with_checksum(dst: &str, ttl: u8, target: u16) -> Ipv4 {
-    (0..=u16::MAX)
-        .map(|id| {
-            Ipv4::udp("192.0.2.10", dst, 7, 7, &filler(9, 16))
-                .with_ttl(ttl)
-                .with_id(id)
-        })
-        .find(|ip| ip.header()[10..12] == target.to_be_bytes())
-        .unwrap_or_else(|| panic!("no IP id gives checksum {target:#06x}"))
+    let base = Ipv4::udp("192.0.2.10", dst, 7, 7, &filler(9, 16))
+        .with_ttl(ttl)
+        .with_id(0);
+    let mut h = base.header();
+    h[10..12].copy_from_slice(&[0, 0]);
+    let s0 = u32::from(ones_complement_sum(&h, 0));
+    let id = (0..=u16::MAX)
+        .find(|&id| !ones_complement_sum(&[], s0 + u32::from(id)) == target)
+        .unwrap_or_else(|| panic!("no IP id gives checksum {target:#06x}"));
+    let ip = base.with_id(id);
+    assert_eq!(ip.header()[10..12], target.to_be_bytes());
+    ip
 }
 
 #[test]

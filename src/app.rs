@@ -277,6 +277,7 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             promiscuous: pc.promiscuous,
             mac: pc.mac.map(|m| m.0),
             socket: lcore::socket_of(cfg.workers.lcores[0]),
+            rss_symmetric: cfg.rps.symmetric,
         };
         let (port, rx, tx) = Port::setup(&setup)?;
         ports.push(port);

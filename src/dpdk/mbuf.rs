@@ -161,6 +161,12 @@ impl Mbuf {
         true
     }
 
+    /// The raw pointer, for dynfield accessors in this module tree.
+    #[inline(always)]
+    pub(crate) fn raw_ptr(&self) -> *mut rte_mbuf {
+        self.0.as_ptr()
+    }
+
     /// The pool this mbuf returns to when freed.
     #[inline(always)]
     pub(crate) fn pool_ptr(&self) -> *mut dpdk_sys::rte_mempool {

@@ -11,19 +11,26 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::{self, Config, ForwardMode, IdleMode, RpsHash, SrcMac};
+use crate::config::{
+    self, Config, FilterWhen, ForwardMode, IdleMode, OverloadPolicy, RpsHash, SrcMac,
+};
 use crate::dpdk::{
-    self, cycles, lcore, os, Eal, MbufRing, Mempool, Port, PortSetup, RingConsumer, RingProducer,
-    RxQueue, TxQueue,
+    self, cycles, lcore, os, BpfProgram, Eal, MbufRing, Mempool, Port, PortSetup, RingConsumer,
+    RingProducer, RxQueue, TxQueue,
 };
 use crate::fwd::l2::XconnectTable;
 use crate::fwd::route::RouteTable;
 use crate::napi::NapiBudget;
+use crate::overload::{FilterCounters, RuleFilter, Thresholds};
 use crate::plan::{L3Tables, Mode, Plan, PortInfo};
 use crate::rps::RpsMap;
-use crate::stats::{MempoolStats, PoolStats, PortStats, Report, Totals, WorkerCounters};
+use crate::stats::{
+    MempoolStats, OverloadStats, PoolStats, PortStats, Report, RuleStats, Totals, WorkerCounters,
+};
 use crate::wire::MacAddr;
-use crate::worker::{self, HashSource, Idle, Steering, WorkerControl, WorkerSetup};
+use crate::worker::{
+    self, HashSource, Idle, OverloadSetup, PacketFilter, Steering, WorkerControl, WorkerSetup,
+};
 
 /// Options of `napifwd run` besides the config.
 #[derive(Debug, Clone, Default)]
@@ -56,6 +63,13 @@ pub enum RunError {
     /// validation (a validation gap: please report it).
     #[error("cannot build the forwarding plan: {0}")]
     Plan(String),
+    /// SCHED_FIFO was asked for and is not permitted.
+    #[error("{0}")]
+    Sched(String),
+    /// A config value could only be checked at run time (a BPF object
+    /// that does not load or verify): exit 78 like any config error.
+    #[error("invalid config: {0}")]
+    Config(String),
     /// Writing the stats JSON failed.
     #[error("cannot write stats JSON to {path}: {source}")]
     StatsJson {
@@ -321,6 +335,11 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
         },
     };
 
+    let sched = sched_class(cfg)?;
+    let bpf = load_bpf(cfg)?;
+    let filter_counters: Vec<Arc<FilterCounters>> = (0..nworkers)
+        .map(|_| Arc::new(FilterCounters::new(&cfg.overload.filter)))
+        .collect();
     let controls: Vec<Arc<WorkerControl>> = (0..nworkers)
         .map(|_| WorkerControl::new().map(Arc::new))
         .collect::<Result<_, _>>()
@@ -369,6 +388,7 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
                 max_backlog: cfg.rps.max_backlog,
             })
         });
+        let overload = overload_setup(cfg, &assignment[w], bpf.clone(), filter_counters[w].clone());
         let c = Arc::new(WorkerCounters::default());
         let setup = WorkerSetup {
             id: w,
@@ -382,6 +402,8 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             idle,
             tx_drain_ticks,
             per_packet_cycles: cfg.bench.per_packet_cycles,
+            overload,
+            sched,
             counters: c.clone(),
             control: controls[w].clone(),
         };
@@ -406,12 +428,95 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
         worker_lcores: cfg.workers.lcores.clone(),
         counters,
         backlogs,
+        policy: cfg.overload.policy,
+        filter_counters,
         started: Instant::now(),
     });
     Ok(Running {
         observer,
         controls,
         lcores,
+    })
+}
+
+/// The scheduling class workers run in: SCHED_FIFO for the demote policy
+/// (at `overload.demote.fifo_priority`) or when `workers.fifo_priority` is
+/// set. Checked here, on the main thread, so that a missing permission
+/// fails `run` at start with the fix instead of leaving a worker behind.
+fn sched_class(cfg: &Config) -> Result<Option<os::SchedClass>, RunError> {
+    let prio = if cfg.overload.policy == OverloadPolicy::Demote {
+        cfg.overload.demote.fifo_priority
+    } else {
+        cfg.workers.fifo_priority
+    };
+    if prio == 0 {
+        return Ok(None);
+    }
+    let class = os::SchedClass::Fifo(prio);
+    os::set_sched_class(class)
+        .and_then(|()| os::set_sched_class(os::SchedClass::Other))
+        .map_err(|e| {
+            RunError::Sched(format!(
+                "cannot run workers SCHED_FIFO at priority {prio}: {e}. Run napifwd as root or \
+                 give it CAP_SYS_NICE (docker run --cap-add SYS_NICE), or raise RLIMIT_RTPRIO; \
+                 or choose another overload.policy / set workers.fifo_priority = 0"
+            ))
+        })?;
+    Ok(Some(class))
+}
+
+/// Loads and verifies `overload.filter.bpf_object` (its `.text` section,
+/// where clang puts an unannotated function; a `section:NAME` suffix picks
+/// another). A file that does not load is a config error.
+fn load_bpf(cfg: &Config) -> Result<Option<Arc<BpfProgram>>, RunError> {
+    let f = &cfg.overload.filter;
+    if cfg.overload.policy != OverloadPolicy::Filter || f.bpf_object.is_empty() {
+        return Ok(None);
+    }
+    let (path, section) = match f.bpf_object.rsplit_once(":section:") {
+        Some((p, s)) => (p, s),
+        None => (f.bpf_object.as_str(), ".text"),
+    };
+    BpfProgram::load(std::path::Path::new(path), section)
+        .map(|p| Some(Arc::new(p)))
+        .map_err(|e| RunError::Config(format!("overload.filter.bpf_object: {e}")))
+}
+
+/// One worker's overload policy setup, or `None` for policy "none" with
+/// nothing to detect for.
+fn overload_setup(
+    cfg: &Config,
+    rx: &[(usize, u16)],
+    bpf: Option<Arc<BpfProgram>>,
+    counters: Arc<FilterCounters>,
+) -> Option<OverloadSetup> {
+    let o = &cfg.overload;
+    let hz = cycles::tsc_hz();
+    let filter = match o.policy {
+        OverloadPolicy::Filter => Some(match bpf {
+            Some(p) => PacketFilter::Bpf(p),
+            None => PacketFilter::Rules(RuleFilter::new(&o.filter, counters, hz, cycles::rdtsc())),
+        }),
+        _ => None,
+    };
+    Some(OverloadSetup {
+        policy: o.policy,
+        thresholds: Thresholds {
+            high: o.high_watermark,
+            low: o.low_watermark,
+            enter_after: cycles::us_to_tsc(o.enter_after_us),
+            exit_after: cycles::us_to_tsc(o.exit_after_us),
+        },
+        pps_ceiling: o.pps_ceiling,
+        pause_rx_ticks: cycles::us_to_tsc(o.drop.pause_rx_us),
+        fifo_priority: o.demote.fifo_priority,
+        filter,
+        filter_always: o.filter.when == FilterWhen::Always,
+        rx_descriptors: rx
+            .iter()
+            .map(|&(p, _)| cfg.ports[p].rx_descriptors)
+            .collect(),
+        tsc_hz: hz,
     })
 }
 
@@ -563,6 +668,10 @@ pub struct Observer {
     counters: Vec<Arc<WorkerCounters>>,
     /// Producer handles of the backlogs, only to count what they hold.
     backlogs: Vec<RingProducer>,
+    /// `overload.policy`, for the report.
+    policy: OverloadPolicy,
+    /// Each worker's filter rule counters.
+    filter_counters: Vec<Arc<FilterCounters>>,
     started: Instant,
 }
 
@@ -623,6 +732,33 @@ impl Observer {
                 },
             );
         }
+        let mut overload = OverloadStats {
+            policy: self.policy.as_str().to_owned(),
+            workers_overloaded: workers.iter().filter(|w| w.overloaded).count(),
+            rules: Vec::new(),
+        };
+        if self.policy == OverloadPolicy::Filter {
+            if let Some(first) = self.filter_counters.first() {
+                overload.rules = first
+                    .names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, name)| RuleStats {
+                        name: name.clone(),
+                        matched: self
+                            .filter_counters
+                            .iter()
+                            .map(|f| f.rules[i].matched.get())
+                            .sum(),
+                        dropped: self
+                            .filter_counters
+                            .iter()
+                            .map(|f| f.rules[i].dropped.get())
+                            .sum(),
+                    })
+                    .collect();
+            }
+        }
         Ok(Report {
             version: env!("CARGO_PKG_VERSION"),
             uptime_seconds: uptime,
@@ -630,6 +766,7 @@ impl Observer {
             ports,
             workers,
             mempools,
+            overload,
         })
     }
 

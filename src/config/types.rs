@@ -239,6 +239,9 @@ pub struct WorkersConfig {
     /// `[[workers.rx]]`: explicit (port, queue) -> worker assignments. RX
     /// queues not listed are spread round-robin over the workers.
     pub rx: Vec<RxAssignment>,
+    /// Run workers SCHED_FIFO at this priority (1..=99); 0 = SCHED_OTHER.
+    /// `overload.policy = "demote"` uses `overload.demote.fifo_priority`.
+    pub fifo_priority: i32,
 }
 
 impl Default for WorkersConfig {
@@ -246,6 +249,7 @@ impl Default for WorkersConfig {
         WorkersConfig {
             lcores: DEFAULT_WORKER_LCORES.to_vec(),
             rx: Vec::new(),
+            fifo_priority: 0,
         }
     }
 }
@@ -440,6 +444,11 @@ pub struct OverloadConfig {
     pub enter_after_us: u64,
     /// Below `low_watermark` this long (µs) to leave overload.
     pub exit_after_us: u64,
+    /// Also signal overload when a worker processes more than this many
+    /// packets per second (fill = rate / ceiling); 0 = no ceiling.
+    pub pps_ceiling: u64,
+    /// `[overload.drop]`.
+    pub drop: DropPolicyConfig,
     /// `[overload.demote]`.
     pub demote: DemoteConfig,
     /// `[overload.filter]`.
@@ -454,10 +463,22 @@ impl Default for OverloadConfig {
             low_watermark: DEFAULT_LOW_WATERMARK,
             enter_after_us: DEFAULT_ENTER_AFTER_US,
             exit_after_us: DEFAULT_EXIT_AFTER_US,
+            pps_ceiling: 0,
+            drop: DropPolicyConfig::default(),
             demote: DemoteConfig::default(),
             filter: FilterConfig::default(),
         }
     }
+}
+
+/// `[overload.drop]`: the `drop` policy's option.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DropPolicyConfig {
+    /// On entering overload, also stop polling RX queues for this long
+    /// (µs): "stop processing and risk loss" (the NIC drops, counted as
+    /// rx_missed). 0 = keep polling RX once the backlog is drained.
+    pub pause_rx_us: u64,
 }
 
 /// `overload.policy`.

@@ -172,3 +172,40 @@ pub fn spin_cycles(cycles: u64) {
         std::hint::spin_loop();
     }
 }
+
+/// The calling thread's scheduling class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchedClass {
+    /// SCHED_OTHER (CFS), the default.
+    Other,
+    /// SCHED_FIFO at a priority 1..=99.
+    Fifo(i32),
+}
+
+/// Switches the calling thread's scheduling class. SCHED_FIFO needs
+/// CAP_SYS_NICE (or an RLIMIT_RTPRIO allowing the priority): without it
+/// this returns EPERM.
+pub fn set_sched_class(class: SchedClass) -> io::Result<()> {
+    let (policy, prio) = match class {
+        SchedClass::Other => (libc::SCHED_OTHER, 0),
+        SchedClass::Fifo(p) => (libc::SCHED_FIFO, p),
+    };
+    let param = libc::sched_param {
+        sched_priority: prio,
+    };
+    // SAFETY: pid 0 is the calling thread; param is a valid sched_param.
+    let rc = unsafe { libc::sched_setscheduler(0, policy, &param) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Gives the CPU to another runnable thread of the same or higher class.
+#[inline]
+pub fn yield_cpu() {
+    // SAFETY: sched_yield has no arguments and cannot fail on Linux.
+    unsafe {
+        libc::sched_yield();
+    }
+}

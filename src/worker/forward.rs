@@ -112,11 +112,11 @@ fn route_l3(m: &mut Mbuf, plan: &Plan, t: &L3Tables) -> Result<usize, DropReason
     if l3.frame_len - ETH_HLEN > usize::from(out.mtu) {
         return Err(DropReason::MtuExceeded);
     }
-    // Ethernet pads short frames to 60 bytes; the padding is not part of
-    // the datagram and must not leave as payload. Only single-segment
-    // frames can carry padding in practice (they are tiny).
-    if l3.frame_len < m.pkt_len() as usize {
-        m.truncate(l3.frame_len as u16);
+    // Ethernet pads short frames to 60 bytes, and any frame may carry
+    // bytes after the datagram (a trailer, a kept CRC): they are not part
+    // of the datagram and must not leave as payload.
+    if l3.frame_len < m.pkt_len() as usize && !m.truncate(l3.frame_len as u32) {
+        return Err(DropReason::Unsupported);
     }
     let data = m.data_mut().ok_or(DropReason::Unsupported)?;
     l3::rewrite(data, &l3.dst, hop.mac, out.mac);

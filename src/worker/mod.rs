@@ -19,9 +19,10 @@
 //! again when the sleep times out, so they wait at most `max_sleep_us`.
 
 mod forward;
+mod overload;
 mod steer;
 
-use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,7 +32,10 @@ use crate::plan::Plan;
 use crate::rps::{FlowLimit, RpsMap};
 use crate::stats::WorkerCounters;
 
+pub use overload::{OverloadSetup, PacketFilter};
 pub use steer::HashSource;
+
+use overload::OverloadState;
 
 /// Packets per rx_burst call, per TX buffer and per staging burst
 /// (l3fwd's MAX_PKT_BURST).
@@ -48,6 +52,13 @@ pub struct WorkerControl {
     stop: AtomicBool,
     /// The worker is (about to be) asleep on `wake`.
     parked: AtomicBool,
+    /// The worker's overload detector says it is overloaded (written by the
+    /// worker only; read by producers and the filter).
+    overloaded: AtomicBool,
+    /// Packets producers turned away from this worker because of its
+    /// overload (policy drop or filter): the one multi-writer counter,
+    /// added to once per burst with the burst's tally.
+    refused: AtomicU64,
     /// Kicked by producers and by the control plane.
     wake: os::EventFd,
 }
@@ -60,6 +71,8 @@ impl WorkerControl {
             rx_stopped: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             parked: AtomicBool::new(false),
+            overloaded: AtomicBool::new(false),
+            refused: AtomicU64::new(0),
             wake: os::EventFd::new()?,
         })
     }
@@ -165,6 +178,10 @@ pub struct WorkerSetup {
     pub tx_drain_ticks: u64,
     /// Benchmark-only synthetic cost per forwarded packet, in TSC cycles.
     pub per_packet_cycles: u64,
+    /// The overload policy, when one is configured.
+    pub overload: Option<OverloadSetup>,
+    /// Scheduling class to run in (None: leave as EAL started it).
+    pub sched: Option<os::SchedClass>,
     /// Its counters (shared with readers).
     pub counters: Arc<WorkerCounters>,
     /// Its control block.
@@ -183,18 +200,33 @@ struct Io {
     stage: Vec<MbufBurst<BURST>>,
     /// One flow-limit table per worker id, when the flow limit is on.
     flow_limits: Vec<FlowLimit>,
+    /// Packets refused per worker id in the current burst (overload).
+    refused: Vec<u32>,
     plan: Arc<Plan>,
     counters: Arc<WorkerCounters>,
     control: Arc<WorkerControl>,
     per_packet_cycles: u64,
+    overload: Option<OverloadState>,
     burst: MbufBurst<BURST>,
     local: MbufBurst<BURST>,
     drops: MbufBurst<BURST>,
 }
 
-/// Runs a worker until asked to stop. Returns 0 (the lcore exit status).
+/// Lcore exit status of a worker that could not switch to SCHED_FIFO.
+pub const EXIT_SCHED_FAILED: i32 = 3;
+
+/// Runs a worker until asked to stop. Returns 0 (the lcore exit status), or
+/// [`EXIT_SCHED_FAILED`].
 pub fn run(setup: WorkerSetup) -> i32 {
     os::set_thread_name(&format!("napifwd-w{}", setup.id));
+    if let Some(class) = setup.sched {
+        if os::set_sched_class(class).is_err() {
+            // The control plane checked the permission before launching;
+            // report rather than run in the wrong class.
+            setup.control.rx_stopped.store(true, Ordering::Release);
+            return EXIT_SCHED_FAILED;
+        }
+    }
     let mut kinds: Vec<SourceKind> = setup.rx.iter().map(|_| SourceKind::RxQueue).collect();
     let n_rx = kinds.len();
     if setup.backlog.is_some() {
@@ -215,10 +247,14 @@ pub fn run(setup: WorkerSetup) -> i32 {
         steering: setup.steering,
         stage: (0..nworkers).map(|_| MbufBurst::new()).collect(),
         flow_limits,
+        refused: vec![0; nworkers],
         plan: setup.plan,
         counters: setup.counters,
         control: setup.control,
         per_packet_cycles: setup.per_packet_cycles,
+        overload: setup
+            .overload
+            .map(|o| OverloadState::new(o, cycles::rdtsc())),
         burst: MbufBurst::new(),
         local: MbufBurst::new(),
         drops: MbufBurst::new(),
@@ -240,9 +276,10 @@ pub fn run(setup: WorkerSetup) -> i32 {
             break;
         }
         let t0 = cycles::rdtsc();
+        let rx_ok = rx_on && io.rx_allowed(t0);
         let out = rr.run_round(&budget, &kinds, cycles::rdtsc, |i, quota| {
             if i < n_rx {
-                if rx_on {
+                if rx_ok {
                     io.poll_rx(i, quota)
                 } else {
                     0
@@ -253,6 +290,7 @@ pub fn run(setup: WorkerSetup) -> i32 {
         });
         let t1 = cycles::rdtsc();
         c.rounds.add(1);
+        io.sample_overload(t1);
         if out.packets > 0 {
             c.busy_cycles.add(t1.wrapping_sub(t0));
             empty_rounds = 0;
@@ -314,6 +352,9 @@ impl Io {
             if self.steering.is_some() {
                 self.steer_burst();
             } else {
+                if self.overload.is_some() {
+                    self.filter_burst(cycles::rdtsc());
+                }
                 self.forward_burst();
             }
             if n < want {

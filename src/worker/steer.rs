@@ -11,7 +11,7 @@
 //! RX queue (one producer) and always maps to one target (one FIFO ring).
 
 use super::{forward, Io};
-use crate::dpdk::Mbuf;
+use crate::dpdk::{cycles, Mbuf};
 use crate::drop_reason::DropReason;
 use crate::fwd::flow::FlowKey;
 
@@ -51,15 +51,37 @@ impl Io {
             burst,
             local,
             drops,
+            overload,
+            refused,
             ..
         } = self;
         let Some(st) = steering.as_ref() else {
             self.forward_burst();
             return;
         };
+        let now = cycles::rdtsc();
         for m in burst.drain() {
             let hash = flow_hash(&m, st.hash, st.symmetric);
             let t = st.map.target(hash);
+            if let Some(ov) = overload.as_mut() {
+                let peer = st.peers.get(t).map(|p| &**p);
+                // XDP-like: judged at RX, before the packet costs anyone a
+                // backlog slot.
+                if ov.filter_applies(peer) && !ov.judge(&m, now) {
+                    forward::count_drop(counters, drops, m, DropReason::Filter);
+                    if let Some(n) = refused.get_mut(t) {
+                        *n += 1;
+                    }
+                    continue;
+                }
+                if t != *id && peer.is_some_and(|p| ov.refuses(p)) {
+                    forward::count_drop(counters, drops, m, DropReason::Overload);
+                    if let Some(n) = refused.get_mut(t) {
+                        *n += 1;
+                    }
+                    continue;
+                }
+            }
             if t == *id && st.local_fast_path {
                 if let Err(m) = local.push(m) {
                     // local holds at most one RX burst: cannot happen.
@@ -87,6 +109,15 @@ impl Io {
             }
         }
         drops.free_all();
+        for (t, n) in refused.iter_mut().enumerate() {
+            if *n > 0 {
+                if let Some(peer) = st.peers.get(t) {
+                    peer.refused
+                        .fetch_add(u64::from(*n), std::sync::atomic::Ordering::Relaxed);
+                }
+                *n = 0;
+            }
+        }
         self.enqueue_staged();
         if !self.local.is_empty() {
             std::mem::swap(&mut self.burst, &mut self.local);

@@ -11,15 +11,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::{self, Config, ForwardMode, SrcMac};
-use crate::dpdk::{self, cycles, lcore, os, Eal, Mempool, Port, PortSetup, RxQueue, TxQueue};
+use crate::config::{self, Config, ForwardMode, IdleMode, RpsHash, SrcMac};
+use crate::dpdk::{
+    self, cycles, lcore, os, Eal, MbufRing, Mempool, Port, PortSetup, RingConsumer, RingProducer,
+    RxQueue, TxQueue,
+};
 use crate::fwd::l2::XconnectTable;
 use crate::fwd::route::RouteTable;
 use crate::napi::NapiBudget;
 use crate::plan::{L3Tables, Mode, Plan, PortInfo};
+use crate::rps::RpsMap;
 use crate::stats::{MempoolStats, PoolStats, PortStats, Report, Totals, WorkerCounters};
 use crate::wire::MacAddr;
-use crate::worker::{self, RxSource, WorkerControl, WorkerSetup};
+use crate::worker::{self, HashSource, Idle, Steering, WorkerControl, WorkerSetup};
 
 /// Options of `napifwd run` besides the config.
 #[derive(Debug, Clone, Default)]
@@ -72,6 +76,51 @@ const POOL_SLACK: u32 = 8192;
 /// Per-lcore mempool cache (DPDK's rule of thumb: a divisor of the pool size, <= 512).
 const POOL_CACHE: u32 = 256;
 
+/// How long workers get to acknowledge the end of RX before they are told
+/// to stop anyway (a worker stuck in a round longer than this is a bug).
+const STOP_RX_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The worker ids in the rps map when RPS is on: `rps.workers` lcores
+/// translated to worker ids, or every worker when the list is empty.
+pub fn rps_worker_ids(cfg: &Config) -> Option<Vec<usize>> {
+    if !cfg.rps.enabled {
+        return None;
+    }
+    let ids: Vec<usize> = if cfg.rps.workers.is_empty() {
+        (0..cfg.workers.lcores.len()).collect()
+    } else {
+        cfg.rps
+            .workers
+            .iter()
+            .filter_map(|lc| cfg.workers.lcores.iter().position(|l| l == lc))
+            .collect()
+    };
+    (!ids.is_empty()).then_some(ids)
+}
+
+/// Indices of the ports packets can be forwarded to: route ports (l3) or
+/// cross-connect outputs (l2).
+pub fn output_ports(cfg: &Config) -> Vec<usize> {
+    let index_of = |name: &str| cfg.ports.iter().position(|p| p.name == name);
+    let mut out: Vec<usize> = match cfg.forward.mode {
+        ForwardMode::L3 => cfg
+            .forward
+            .routes
+            .iter()
+            .filter_map(|r| index_of(&r.port))
+            .collect(),
+        ForwardMode::L2 => cfg
+            .forward
+            .l2
+            .iter()
+            .filter_map(|x| index_of(&x.output))
+            .collect(),
+    };
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// Assigns (port, rx queue) pairs to workers round-robin, in config order.
 /// Returns, per worker, the (port index, queue) pairs it polls.
 pub fn assign_rx_queues(ports: &[config::PortConfig], workers: usize) -> Vec<Vec<(usize, u16)>> {
@@ -123,12 +172,9 @@ fn hugepages_total() -> Option<u64> {
 }
 
 struct Running {
-    ports: Vec<Port>,
-    pools: Vec<(String, Mempool, u32)>,
-    counters: Vec<Arc<WorkerCounters>>,
+    observer: Arc<Observer>,
     controls: Vec<Arc<WorkerControl>>,
     lcores: Vec<lcore::LaunchedLcore>,
-    started: Instant,
 }
 
 /// Runs the appliance until a signal, `--duration` or `--until-idle` stops
@@ -153,13 +199,13 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report, RunError> {
     let running = start(cfg)?;
     eprintln!(
         "napifwd: {} worker(s) on lcore(s) {:?}, {} port(s), mode {:?}; Ctrl-C to stop",
-        running.counters.len(),
+        cfg.workers.lcores.len(),
         cfg.workers.lcores,
-        running.ports.len(),
+        cfg.ports.len(),
         cfg.forward.mode
     );
     supervise(cfg, opts, &running);
-    let report = stop(cfg, running)?;
+    let report = stop(running)?;
     if let Some(path) = &opts.stats_json {
         let json = serde_json::to_string_pretty(&report).expect("report serialises");
         std::fs::write(path, json + "\n").map_err(|source| RunError::StatsJson {
@@ -187,12 +233,19 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             .map(|&(p, _)| u32::from(cfg.ports[p].rx_descriptors))
             .sum();
         let tx_desc: u32 = cfg.ports.iter().map(|p| u32::from(p.tx_descriptors)).sum();
-        let n = (rx_desc + tx_desc + POOL_SLACK).next_power_of_two() - 1;
+        // With RPS, this worker's mbufs may also sit in every backlog.
+        let backlogs = if cfg.rps.enabled {
+            cfg.rps.max_backlog.saturating_mul(nworkers as u32)
+        } else {
+            0
+        };
+        let n = (rx_desc + tx_desc + backlogs + POOL_SLACK).next_power_of_two() - 1;
         let name = format!("napifwd_w{w}");
         let pool = Mempool::create(&name, n, POOL_CACHE, lcore::socket_of(lc))?;
         pools.push((name, pool, 0u32));
     }
 
+    let outputs = output_ports(cfg);
     let mut ports = Vec::with_capacity(nports);
     let mut rx_by_port: Vec<Vec<Option<RxQueue>>> = Vec::with_capacity(nports);
     let mut tx_by_port: Vec<Vec<Option<TxQueue>>> = Vec::with_capacity(nports);
@@ -211,7 +264,13 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             name: &pc.name,
             device: config::port_device_name(&pc.device),
             rx_pools,
-            tx_queues: nworkers as u16,
+            // Only ports something is forwarded to need TX queues: an
+            // RX-only port (a capture source, a tap) may have none to give.
+            tx_queues: if outputs.contains(&p) {
+                nworkers as u16
+            } else {
+                0
+            },
             rx_descriptors: pc.rx_descriptors,
             tx_descriptors: pc.tx_descriptors,
             mtu: pc.mtu,
@@ -233,7 +292,6 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
         *base = pool.in_use();
     }
 
-    let tsc_hz = cycles::tsc_hz();
     let budget = NapiBudget {
         weight: cfg.napi.weight,
         backlog_weight: cfg.napi.backlog_weight,
@@ -241,43 +299,79 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
         budget_ticks: cycles::us_to_tsc(u64::from(cfg.napi.budget_us)),
     };
     let tx_drain_ticks = cycles::us_to_tsc(u64::from(cfg.forward.tx_drain_us));
-    let _ = tsc_hz;
+    let idle = match cfg.napi.idle {
+        IdleMode::Poll => Idle::Poll,
+        IdleMode::Park => Idle::Park {
+            after_rounds: cfg.napi.park_after_rounds,
+            max_sleep: Duration::from_micros(u64::from(cfg.napi.max_sleep_us)),
+        },
+    };
+
+    let controls: Vec<Arc<WorkerControl>> = (0..nworkers)
+        .map(|_| WorkerControl::new().map(Arc::new))
+        .collect::<Result<_, _>>()
+        .map_err(|e| RunError::Plan(format!("cannot create a worker eventfd: {e}")))?;
+
+    // RPS: one MP/SC backlog ring per worker in the rps map.
+    let rps_workers = rps_worker_ids(cfg);
+    let mut producers: Vec<Option<RingProducer>> = vec![None; nworkers];
+    let mut consumers: Vec<Option<RingConsumer>> = (0..nworkers).map(|_| None).collect();
+    if let Some(map_workers) = &rps_workers {
+        for &w in map_workers {
+            let (p, c) = MbufRing::create(
+                &format!("napifwd_backlog{w}"),
+                cfg.rps.max_backlog,
+                lcore::socket_of(cfg.workers.lcores[w]),
+            )?;
+            producers[w] = Some(p);
+            consumers[w] = Some(c);
+        }
+    }
+    let backlogs: Vec<RingProducer> = producers.iter().flatten().cloned().collect();
 
     let mut counters = Vec::with_capacity(nworkers);
-    let mut controls = Vec::with_capacity(nworkers);
     let mut lcores = Vec::with_capacity(nworkers);
     for (w, &lc) in cfg.workers.lcores.iter().enumerate() {
         let rx = assignment[w]
             .iter()
-            .filter_map(|&(p, q)| {
-                rx_by_port[p][usize::from(q)]
-                    .take()
-                    .map(|queue| RxSource { port: p, queue })
-            })
+            .filter_map(|&(p, q)| rx_by_port[p][usize::from(q)].take())
             .collect();
         let tx = tx_by_port
             .iter_mut()
-            .map(|qs| {
-                qs[w]
-                    .take()
-                    .expect("each worker takes its own TX queue once")
-            })
+            .map(|qs| qs.get_mut(w).and_then(Option::take))
             .collect();
+        let steering = rps_workers.as_ref().and_then(|map_workers| {
+            Some(Steering {
+                map: RpsMap::new(map_workers.clone())?,
+                backlogs: producers.clone(),
+                peers: controls.clone(),
+                hash: match cfg.rps.hash {
+                    RpsHash::Auto => HashSource::Auto,
+                    RpsHash::Software => HashSource::Software,
+                },
+                symmetric: cfg.rps.symmetric,
+                local_fast_path: cfg.rps.local_fast_path,
+                flow_limit: cfg.rps.flow_limit.then_some(cfg.rps.flow_limit_table_len),
+                max_backlog: cfg.rps.max_backlog,
+            })
+        });
         let c = Arc::new(WorkerCounters::default());
-        let ctl = Arc::new(WorkerControl::default());
         let setup = WorkerSetup {
             id: w,
             lcore: lc,
             rx,
             tx,
+            backlog: consumers[w].take(),
+            steering,
             plan: plan.clone(),
             budget,
+            idle,
             tx_drain_ticks,
+            per_packet_cycles: cfg.bench.per_packet_cycles,
             counters: c.clone(),
-            control: ctl.clone(),
+            control: controls[w].clone(),
         };
         counters.push(c);
-        controls.push(ctl);
         match lcore::launch(lc, move || worker::run(setup)) {
             Ok(l) => lcores.push(l),
             Err(e) => {
@@ -291,13 +385,19 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             }
         }
     }
-    Ok(Running {
+    let observer = Arc::new(Observer {
+        port_names: cfg.ports.iter().map(|p| p.name.clone()).collect(),
         ports,
         pools,
+        worker_lcores: cfg.workers.lcores.clone(),
         counters,
+        backlogs,
+        started: Instant::now(),
+    });
+    Ok(Running {
+        observer,
         controls,
         lcores,
-        started: Instant::now(),
     })
 }
 
@@ -340,8 +440,14 @@ fn build_plan(cfg: &Config, ports: &[Port]) -> Result<Plan, RunError> {
             ))
         }
     };
+    let max_id = ports.iter().map(|p| usize::from(p.id())).max().unwrap_or(0);
+    let mut index_by_port_id = vec![None; max_id + 1];
+    for (i, p) in ports.iter().enumerate() {
+        index_by_port_id[usize::from(p.id())] = Some(i);
+    }
     Ok(Plan {
         mode,
+        index_by_port_id,
         ports: infos,
         verify_ipv4_checksum: cfg.forward.verify_ipv4_checksum,
     })
@@ -349,15 +455,16 @@ fn build_plan(cfg: &Config, ports: &[Port]) -> Result<Plan, RunError> {
 
 /// The main lcore's loop: signals, stop conditions, the live stats line.
 fn supervise(_cfg: &Config, opts: &RunOptions, r: &Running) {
+    let obs = &r.observer;
     let tick = opts
         .until_idle
         .map(|d| (d / 4).clamp(Duration::from_millis(1), Duration::from_millis(100)))
         .unwrap_or(Duration::from_millis(100));
-    let mut last_rx = total_rx(r);
+    let mut last_rx = obs.rx_packets();
     let mut last_rx_change = Instant::now();
     let mut last_line = Instant::now();
     let mut line_rx = last_rx;
-    let mut line_tx = total_tx(r);
+    let mut line_tx = obs.tx_packets();
     loop {
         if let Some(sig) = os::wait_signal(tick) {
             match sig {
@@ -373,11 +480,11 @@ fn supervise(_cfg: &Config, opts: &RunOptions, r: &Running) {
         let now = Instant::now();
         if opts
             .duration
-            .is_some_and(|d| now.duration_since(r.started) >= d)
+            .is_some_and(|d| now.duration_since(obs.started) >= d)
         {
             return;
         }
-        let rx = total_rx(r);
+        let rx = obs.rx_packets();
         if rx != last_rx {
             last_rx = rx;
             last_rx_change = now;
@@ -389,8 +496,8 @@ fn supervise(_cfg: &Config, opts: &RunOptions, r: &Running) {
         }
         if opts.live_stats && now.duration_since(last_line) >= Duration::from_secs(1) {
             let secs = now.duration_since(last_line).as_secs_f64();
-            let tx = total_tx(r);
-            let drops: u64 = r.counters.iter().map(|c| c.dropped_total()).sum();
+            let tx = obs.tx_packets();
+            let drops = obs.dropped_packets();
             println!(
                 "rx {:8.3} Mpps  tx {:8.3} Mpps  | total rx {} tx {} dropped {}",
                 (rx - line_rx) as f64 / secs / 1e6,
@@ -406,16 +513,17 @@ fn supervise(_cfg: &Config, opts: &RunOptions, r: &Running) {
     }
 }
 
-fn total_rx(r: &Running) -> u64 {
-    r.counters.iter().map(|c| c.rx_packets.get()).sum()
-}
-
-fn total_tx(r: &Running) -> u64 {
-    r.counters.iter().map(|c| c.tx_packets.get()).sum()
-}
-
 /// Stops the workers and builds the final report.
-fn stop(cfg: &Config, r: Running) -> Result<Report, RunError> {
+fn stop(r: Running) -> Result<Report, RunError> {
+    // Phase 1: every worker stops RX (so nobody feeds a backlog any more)
+    // and says so; phase 2: each drains its backlog, flushes TX, returns.
+    for c in &r.controls {
+        c.request_stop_rx();
+    }
+    let deadline = Instant::now() + STOP_RX_TIMEOUT;
+    while !r.controls.iter().all(|c| c.rx_stopped()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_micros(100));
+    }
     for c in &r.controls {
         c.request_stop();
     }
@@ -426,57 +534,105 @@ fn stop(cfg: &Config, r: Running) -> Result<Report, RunError> {
             eprintln!("napifwd: worker on lcore {lc} exited with {rc}");
         }
     }
-    let uptime = r.started.elapsed().as_secs_f64();
-    let workers: Vec<_> = r
-        .counters
-        .iter()
-        .zip(&cfg.workers.lcores)
-        .enumerate()
-        .map(|(i, (c, &lc))| c.snapshot(i, lc))
-        .collect();
-    let in_flight = r.counters.iter().map(|c| c.tx_buffered.get()).sum();
-    let totals = Totals::from_workers(&workers, in_flight);
-    let mut ports = BTreeMap::new();
-    for (p, pc) in r.ports.iter().zip(&cfg.ports) {
-        let st = p.stats()?;
-        ports.insert(
-            pc.name.clone(),
-            PortStats {
-                port_id: p.id(),
-                driver: p.driver().to_owned(),
-                rx_packets: st.rx_packets,
-                tx_packets: st.tx_packets,
-                rx_bytes: st.rx_bytes,
-                tx_bytes: st.tx_bytes,
-                rx_missed: st.rx_missed,
-                rx_errors: st.rx_errors,
-                tx_errors: st.tx_errors,
-                rx_nombuf: st.rx_nombuf,
-            },
-        );
+    r.observer.report().map_err(RunError::from)
+}
+
+/// Read-only access to a running appliance's counters, from any thread:
+/// the final report, the live stats line, `/status` and `/metrics` all come
+/// from [`Observer::report`], so they cannot disagree.
+#[derive(Debug)]
+pub struct Observer {
+    port_names: Vec<String>,
+    ports: Vec<Port>,
+    pools: Vec<(String, Mempool, u32)>,
+    worker_lcores: Vec<u32>,
+    counters: Vec<Arc<WorkerCounters>>,
+    /// Producer handles of the backlogs, only to count what they hold.
+    backlogs: Vec<RingProducer>,
+    started: Instant,
+}
+
+impl Observer {
+    /// A point-in-time report. Worker counters are read without stopping
+    /// the workers, so live totals may be a few packets apart; after the
+    /// workers stopped, the report is exact.
+    pub fn report(&self) -> Result<Report, dpdk::DpdkError> {
+        let uptime = self.started.elapsed().as_secs_f64();
+        let workers: Vec<_> = self
+            .counters
+            .iter()
+            .zip(&self.worker_lcores)
+            .enumerate()
+            .map(|(i, (c, &lc))| c.snapshot(i, lc))
+            .collect();
+        let in_flight = self
+            .counters
+            .iter()
+            .map(|c| c.tx_buffered.get())
+            .sum::<u64>()
+            + self
+                .backlogs
+                .iter()
+                .map(|b| u64::from(b.count()))
+                .sum::<u64>();
+        let totals = Totals::from_workers(&workers, in_flight);
+        let mut ports = BTreeMap::new();
+        for (p, name) in self.ports.iter().zip(&self.port_names) {
+            let st = p.stats()?;
+            ports.insert(
+                name.clone(),
+                PortStats {
+                    port_id: p.id(),
+                    driver: p.driver().to_owned(),
+                    rx_packets: st.rx_packets,
+                    tx_packets: st.tx_packets,
+                    rx_bytes: st.rx_bytes,
+                    tx_bytes: st.tx_bytes,
+                    rx_missed: st.rx_missed,
+                    rx_errors: st.rx_errors,
+                    tx_errors: st.tx_errors,
+                    rx_nombuf: st.rx_nombuf,
+                },
+            );
+        }
+        let mut mempools = MempoolStats::default();
+        for (name, pool, base) in &self.pools {
+            let in_use = pool.in_use();
+            mempools.in_use_at_exit += u64::from(in_use);
+            mempools.baseline += u64::from(*base);
+            mempools.pools.insert(
+                name.clone(),
+                PoolStats {
+                    size: u64::from(pool.size()),
+                    in_use: u64::from(in_use),
+                    baseline: u64::from(*base),
+                },
+            );
+        }
+        Ok(Report {
+            version: env!("CARGO_PKG_VERSION"),
+            uptime_seconds: uptime,
+            totals,
+            ports,
+            workers,
+            mempools,
+        })
     }
-    let mut mempools = MempoolStats::default();
-    for (name, pool, base) in &r.pools {
-        let in_use = pool.in_use();
-        mempools.in_use_at_exit += u64::from(in_use);
-        mempools.baseline += u64::from(*base);
-        mempools.pools.insert(
-            name.clone(),
-            PoolStats {
-                size: u64::from(pool.size()),
-                in_use: u64::from(in_use),
-                baseline: u64::from(*base),
-            },
-        );
+
+    /// Total packets received so far.
+    pub fn rx_packets(&self) -> u64 {
+        self.counters.iter().map(|c| c.rx_packets.get()).sum()
     }
-    Ok(Report {
-        version: env!("CARGO_PKG_VERSION"),
-        uptime_seconds: uptime,
-        totals,
-        ports,
-        workers,
-        mempools,
-    })
+
+    /// Total packets transmitted so far.
+    pub fn tx_packets(&self) -> u64 {
+        self.counters.iter().map(|c| c.tx_packets.get()).sum()
+    }
+
+    /// Total packets dropped so far.
+    pub fn dropped_packets(&self) -> u64 {
+        self.counters.iter().map(|c| c.dropped_total()).sum()
+    }
 }
 
 fn print_final(r: &Report) {

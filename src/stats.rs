@@ -62,9 +62,7 @@ pub struct WorkerCounters {
     pub rps_sent: Counter,
     /// Packets this worker took from its own backlog.
     pub rps_received: Counter,
-    /// Packets dropped by the flow limit on enqueue to this worker.
-    pub flow_limited: Counter,
-    /// Backlog length now (gauge).
+    /// Backlog length at the last visit (gauge).
     pub backlog_len: Counter,
     /// Highest backlog length seen (gauge).
     pub backlog_high_water: Counter,
@@ -115,7 +113,7 @@ impl WorkerCounters {
             rounds: self.rounds.get(),
             rps_sent: self.rps_sent.get(),
             rps_received: self.rps_received.get(),
-            flow_limited: self.flow_limited.get(),
+            flow_limited: self.dropped[DropReason::FlowLimit.index()].get(),
             backlog_len: self.backlog_len.get(),
             backlog_high_water: self.backlog_high_water.get(),
             parks: self.parks.get(),
@@ -166,7 +164,8 @@ pub struct WorkerStats {
     pub rps_sent: u64,
     /// Packets taken from this worker's backlog.
     pub rps_received: u64,
-    /// Flow-limit drops at this worker's backlog.
+    /// Packets this worker dropped under the flow limit when steering them
+    /// (the same number as `dropped_by_reason.flow_limit`).
     pub flow_limited: u64,
     /// Backlog length at the time of the report.
     pub backlog_len: u64,

@@ -142,6 +142,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `[log]`.
     pub log: LogConfig,
+    /// `[bench]`: knobs for benchmarks only, never for production.
+    pub bench: BenchConfig,
 }
 
 /// `[eal]`: how the DPDK EAL is started; see [`eal_args`](super::eal_args).
@@ -659,6 +661,20 @@ impl Default for MetricsConfig {
             listen: DEFAULT_METRICS_LISTEN.to_owned(),
         }
     }
+}
+
+/// Upper bound of `bench.per_packet_cycles` (about 1 ms at 3 GHz).
+pub const MAX_PER_PACKET_CYCLES: u64 = 3_000_000;
+
+/// `[bench]`: benchmark-only knobs. They make napifwd slower on purpose so
+/// that benchmarks and flood tests can model a heavier pipeline on a small
+/// machine; leave them at their defaults in production.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BenchConfig {
+    /// TSC cycles burned per forwarded packet on the worker that forwards
+    /// it (after RPS steering), standing in for ACLs, NAT or crypto. 0 = off.
+    pub per_packet_cycles: u64,
 }
 
 /// `[log]`.

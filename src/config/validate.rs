@@ -133,6 +133,7 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
     v.overload(&cfg.overload);
     v.free(&cfg.free);
     v.metrics(&cfg.metrics);
+    v.bench(&cfg.bench);
     v.errors
 }
 
@@ -797,6 +798,19 @@ impl Validator {
         }
     }
 
+    fn bench(&mut self, b: &BenchConfig) {
+        if b.per_packet_cycles > MAX_PER_PACKET_CYCLES {
+            self.err(
+                "bench.per_packet_cycles",
+                format!(
+                    "{} cycles per packet is more than {MAX_PER_PACKET_CYCLES} (about 1 ms): \
+                     this knob models a heavier pipeline, use 0..={MAX_PER_PACKET_CYCLES}",
+                    b.per_packet_cycles
+                ),
+            );
+        }
+    }
+
     fn metrics(&mut self, m: &MetricsConfig) {
         if !m.listen.is_empty() && m.listen.parse::<SocketAddr>().is_err() {
             self.err(
@@ -1447,6 +1461,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cfg.overload.filter.rules[1].effective_burst(), Some(32));
+    }
+
+    #[test]
+    fn bench_rules() {
+        check(
+            &base_with("[bench]\nper_packet_cycles = 5000000\n"),
+            "bench.per_packet_cycles",
+            Some("per_packet_cycles"),
+            "use 0..=3000000",
+        );
     }
 
     #[test]

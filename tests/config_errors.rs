@@ -563,3 +563,51 @@ fn run_with_an_unwritable_stats_file_fails() {
         out.describe()
     );
 }
+
+#[test]
+fn bad_next_hop_mac() {
+    for (i, bad) in ["02:00:00:00:00", "02:00:00:00:00:0g", "router"]
+        .iter()
+        .enumerate()
+    {
+        expect_error(
+            &format!("cfg_bad_mac{i}"),
+            r#"next_hop_mac = "02:00:00:00:00:02""#,
+            &format!("next_hop_mac = \"{bad}\""),
+            "forward.routes[0].next_hop_mac",
+        );
+    }
+}
+
+#[test]
+fn worker_lcore_outside_the_eal_lcores() {
+    expect_error(
+        "cfg_lcore_outside",
+        "lcores = [1]",
+        "lcores = [5]",
+        "workers.lcores",
+    );
+}
+
+#[test]
+fn cross_connect_with_an_unknown_port() {
+    let dir = TempDir::new("cfg_l2_unknown_port");
+    let text = good_config(&dir);
+    let start = text.find("[forward]").expect("forward section");
+    let end = text.find("[metrics]").expect("metrics section");
+    let text = format!(
+        "{}[forward]\nmode = \"l2\"\n\n[[forward.l2]]\ninput = \"wan\"\noutput = \"lan\"\n\n\
+         [[forward.l2]]\ninput = \"lan\"\noutput = \"dmz\"\n\n{}",
+        &text[..start],
+        &text[end..]
+    );
+    let file = write(&dir, "bad.toml", &text);
+    let out = check_config(&dir, &file);
+    assert_eq!(out.code(), Some(EX_CONFIG), "{}", out.describe());
+    assert_reports(
+        &out,
+        &file,
+        line_of(&text, r#"output = "dmz""#),
+        "forward.l2[1].output",
+    );
+}

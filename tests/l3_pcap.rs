@@ -670,3 +670,83 @@ fn ipv4_options_and_ipv6_extension_headers_pass_through() {
     cases.push(fwd6("a", &ip, &[], to_b6));
     run_l3("l3_options", &PORTS, ROUTES, &[("a", cases)]);
 }
+
+#[test]
+fn a_route_back_out_of_the_input_port_is_followed() {
+    // RFC 1812 5.2.7.2: a router forwards a packet back out of the interface
+    // it came in on (it may also send a redirect; napifwd sends nothing).
+    let back4: Route = ("10.20.30.40", "a", NH_A);
+    let back6: Route = ("2001:db8:a::40", "a", NH_A);
+    let mut cases = Vec::new();
+    for i in 0..3u32 {
+        let ip = Ipv4::udp("192.0.2.10", back4.0, 7, 7, &filler(i, 40)).with_id(i as u16);
+        cases.push(fwd4("a", &ip, &[], back4));
+        let ip = Ipv6::udp("2001:db8:ffff::7", back6.0, 7, 7, &filler(10 + i, 40));
+        cases.push(fwd6("a", &ip, &[], back6));
+        let ip = Ipv4::udp("192.0.2.10", V4_FROM_A[0].0, 7, 7, &filler(20 + i, 40))
+            .with_id(0x40 + i as u16);
+        cases.push(fwd4("a", &ip, &[], V4_FROM_A[0]));
+    }
+    run_l3("l3_hairpin", &PORTS, ROUTES, &[("a", cases)]);
+}
+
+/// Ports a and b take 9000-byte datagrams; c keeps 1500.
+fn jumbo_ports() -> [Port; 3] {
+    let mut ports = PORTS;
+    ports[0].mtu = Some(9000);
+    ports[1].mtu = Some(9000);
+    ports
+}
+
+fn jumbo4(dst: &str, len: usize, seed: u32) -> Ipv4 {
+    Ipv4::udp("192.0.2.10", dst, 7, 7, &filler(seed, len - 28)).with_id(seed as u16)
+}
+
+fn jumbo6(dst: &str, len: usize, seed: u32) -> Ipv6 {
+    Ipv6::udp("2001:db8:ffff::8", dst, 7, 7, &filler(seed, len - 48))
+}
+
+#[test]
+fn jumbo_frames_span_several_mbufs_and_are_routed_whole() {
+    // net_pcap chains mbufs for a frame larger than one mbuf's data room:
+    // the headers are in the first segment, the length is the chain's. A
+    // chained frame must be routed whole, or dropped with every segment
+    // freed (the leak check).
+    let to_b4 = V4_FROM_A[0];
+    let to_b6 = V6_FROM_A[0];
+    let to_c4 = V4_FROM_A[3];
+    let cases = vec![
+        fwd4("a", &jumbo4(to_b4.0, 9000, 1), &[], to_b4),
+        fwd4("a", &jumbo4(to_b4.0, 100, 2), &[], to_b4),
+        fwd6("a", &jumbo6(to_b6.0, 8000, 3), &[], to_b6),
+        fwd4("a", &jumbo4(to_b4.0, 2100, 4), &[], to_b4),
+        drop(
+            input_frame_v4("a", &jumbo4(to_b4.0, 9001, 5), &[]).bytes(),
+            "mtu_exceeded",
+        ),
+        drop(
+            input_frame_v4("a", &jumbo4(to_c4.0, 3000, 6), &[]).bytes(),
+            "mtu_exceeded",
+        ),
+        drop(
+            input_frame_v6("a", &jumbo6(to_b6.0, 9001, 7), &[]).bytes(),
+            "mtu_exceeded",
+        ),
+        fwd4("a", &jumbo4(to_c4.0, 1500, 8), &[], to_c4),
+    ];
+    run_l3("l3_jumbo", &jumbo_ports(), ROUTES, &[("a", cases)]);
+}
+
+#[test]
+fn bytes_after_the_ip_datagram_of_a_chained_frame_are_cut() {
+    // Like the padding of a short frame, whatever follows the IP datagram
+    // in a frame that spans several mbufs must not be forwarded.
+    let to_b4 = V4_FROM_A[0];
+    let to_b6 = V6_FROM_A[0];
+    let cases = vec![
+        fwd6("a", &jumbo6(to_b6.0, 8000, 3), &filler(3, 5), to_b6),
+        fwd4("a", &jumbo4(to_b4.0, 2100, 4), &filler(4, 7), to_b4),
+        fwd4("a", &jumbo4(to_b4.0, 9000, 5), &filler(5, 1), to_b4),
+    ];
+    run_l3("l3_jumbo_trailer", &jumbo_ports(), ROUTES, &[("a", cases)]);
+}

@@ -689,9 +689,24 @@ impl Stats {
             .map(|i| self.u64_at(&format!("/workers/{i}/lcore")))
             .collect();
         assert_eq!(got, lcores, "workers[].lcore");
+        // The per-worker fields of the contract (design.md section 3).
         for i in 0..workers.len() {
-            self.u64_at(&format!("/workers/{i}/id"));
-            self.u64_at(&format!("/workers/{i}/processed"));
+            assert_eq!(
+                self.u64_at(&format!("/workers/{i}/id")),
+                i as u64,
+                "workers[{i}].id"
+            );
+            for key in [
+                "processed",
+                "budget_exhausted",
+                "time_exhausted",
+                "rps_sent",
+                "rps_received",
+                "flow_limited",
+                "overload_transitions",
+            ] {
+                self.u64_at(&format!("/workers/{i}/{key}"));
+            }
         }
     }
 }

@@ -121,16 +121,29 @@ pub fn output_ports(cfg: &Config) -> Vec<usize> {
     out
 }
 
-/// Assigns (port, rx queue) pairs to workers round-robin, in config order.
-/// Returns, per worker, the (port index, queue) pairs it polls.
-pub fn assign_rx_queues(ports: &[config::PortConfig], workers: usize) -> Vec<Vec<(usize, u16)>> {
-    let n = workers.max(1);
+/// Assigns (port, rx queue) pairs to workers: `[[workers.rx]]` pins first,
+/// then the rest round-robin in config order. Returns, per worker, the
+/// (port index, queue) pairs it polls.
+pub fn assign_rx_queues(cfg: &Config) -> Vec<Vec<(usize, u16)>> {
+    let n = cfg.workers.lcores.len().max(1);
     let mut out = vec![Vec::new(); n];
+    let mut pinned = std::collections::BTreeSet::new();
+    for a in &cfg.workers.rx {
+        let port = cfg.ports.iter().position(|p| p.name == a.port);
+        let worker = cfg.workers.lcores.iter().position(|&l| l == a.lcore);
+        if let (Some(p), Some(w)) = (port, worker) {
+            if pinned.insert((p, a.queue)) {
+                out[w].push((p, a.queue));
+            }
+        }
+    }
     let mut k = 0usize;
-    for (p, port) in ports.iter().enumerate() {
+    for (p, port) in cfg.ports.iter().enumerate() {
         for q in 0..port.rx_queues {
-            out[k % n].push((p, q));
-            k += 1;
+            if !pinned.contains(&(p, q)) {
+                out[k % n].push((p, q));
+                k += 1;
+            }
         }
     }
     out
@@ -222,7 +235,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report, RunError> {
 fn start(cfg: &Config) -> Result<Running, RunError> {
     let nworkers = cfg.workers.lcores.len();
     let nports = cfg.ports.len();
-    let assignment = assign_rx_queues(&cfg.ports, nworkers);
+    let assignment = assign_rx_queues(cfg);
 
     // One pool per worker: RX queues a worker polls refill from its pool,
     // so the worker is the owner of the mbufs it receives.
@@ -277,6 +290,7 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             promiscuous: pc.promiscuous,
             mac: pc.mac.map(|m| m.0),
             socket: lcore::socket_of(cfg.workers.lcores[0]),
+            rss_symmetric: cfg.rps.symmetric,
         };
         let (port, rx, tx) = Port::setup(&setup)?;
         ports.push(port);
@@ -691,10 +705,30 @@ mod tests {
 
     #[test]
     fn rx_queues_spread_round_robin() {
-        let ports = [port("a", 3), port("b", 1)];
-        let a = assign_rx_queues(&ports, 2);
+        let mut cfg = Config {
+            ports: vec![port("a", 3), port("b", 1)],
+            ..Config::default()
+        };
+        cfg.workers.lcores = vec![1, 2];
+        let a = assign_rx_queues(&cfg);
         assert_eq!(a, vec![vec![(0, 0), (0, 2)], vec![(0, 1), (1, 0)]]);
-        let a = assign_rx_queues(&ports, 1);
-        assert_eq!(a[0].len(), 4);
+        cfg.workers.lcores = vec![1];
+        assert_eq!(assign_rx_queues(&cfg)[0].len(), 4);
+    }
+
+    #[test]
+    fn pinned_queues_first_then_round_robin() {
+        let mut cfg = Config {
+            ports: vec![port("a", 2), port("b", 1)],
+            ..Config::default()
+        };
+        cfg.workers.lcores = vec![1, 2];
+        cfg.workers.rx = vec![config::RxAssignment {
+            port: "b".into(),
+            queue: 0,
+            lcore: 2,
+        }];
+        let a = assign_rx_queues(&cfg);
+        assert_eq!(a, vec![vec![(0, 0)], vec![(1, 0), (0, 1)]]);
     }
 }

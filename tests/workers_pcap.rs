@@ -106,7 +106,6 @@ fn two_workers_keep_each_input_in_order_on_their_own_tx_queue() {
 }
 
 #[test]
-#[ignore = "RPS steering is not in the worker loop yet: rps.enabled = true is accepted and ignored"]
 fn rps_spreads_flows_over_workers_and_keeps_each_flow_in_order() {
     let mut s = two_worker_setup("workers_rps");
     let (a_in, flows) = udp_flows(mac(MAC_A), 64, 30);

@@ -236,14 +236,30 @@ impl Default for PortConfig {
 pub struct WorkersConfig {
     /// One worker per lcore, in this order (worker ids are indices here).
     pub lcores: Vec<u32>,
+    /// `[[workers.rx]]`: explicit (port, queue) -> worker assignments. RX
+    /// queues not listed are spread round-robin over the workers.
+    pub rx: Vec<RxAssignment>,
 }
 
 impl Default for WorkersConfig {
     fn default() -> Self {
         WorkersConfig {
             lcores: DEFAULT_WORKER_LCORES.to_vec(),
+            rx: Vec::new(),
         }
     }
+}
+
+/// `[[workers.rx]]`: pin one RX queue to the worker on `lcore`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RxAssignment {
+    /// Port name.
+    pub port: String,
+    /// RX queue of that port.
+    pub queue: u16,
+    /// The lcore of the worker that polls it (one of `workers.lcores`).
+    pub lcore: u32,
 }
 
 /// `[napi]`: per-visit weights and per-round budgets, as in `net_rx_action`.

@@ -404,6 +404,45 @@ impl Validator {
                 }
             }
         }
+        let mut pinned = BTreeSet::new();
+        for (i, a) in cfg.workers.rx.iter().enumerate() {
+            let path = format!("workers.rx[{i}]");
+            match cfg.ports.iter().find(|p| p.name == a.port) {
+                None => self.err(
+                    format!("{path}.port"),
+                    format!("unknown port {:?} ({})", a.port, known_ports(cfg)),
+                ),
+                Some(p) if a.queue >= p.rx_queues => self.err(
+                    format!("{path}.queue"),
+                    format!(
+                        "port {:?} has {} RX queue(s) (ports.rx_queues): use 0..={}",
+                        a.port,
+                        p.rx_queues,
+                        p.rx_queues.saturating_sub(1)
+                    ),
+                ),
+                Some(_) => {
+                    if !pinned.insert((a.port.as_str(), a.queue)) {
+                        self.err(
+                            path.clone(),
+                            format!(
+                                "RX queue {} of port {:?} is assigned twice: one worker polls a queue",
+                                a.queue, a.port
+                            ),
+                        );
+                    }
+                }
+            }
+            if !lcores.contains(&a.lcore) {
+                self.err(
+                    format!("{path}.lcore"),
+                    format!(
+                        "lcore {} runs no worker: use one of workers.lcores {:?}",
+                        a.lcore, lcores
+                    ),
+                );
+            }
+        }
     }
 
     fn napi(&mut self, napi: &NapiConfig) {
@@ -1461,6 +1500,40 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cfg.overload.filter.rules[1].effective_burst(), Some(32));
+    }
+
+    #[test]
+    fn rx_assignment_rules() {
+        let base = "[[workers.rx]]\nport = \"wan\"\nqueue = 0\nlcore = 1\n";
+        let cfg = parse(&base_with(base), "t.toml");
+        assert!(cfg.is_ok(), "{:?}", cfg.err());
+        check(
+            &base_with("[[workers.rx]]\nport = \"nope\"\nqueue = 0\nlcore = 1\n"),
+            "workers.rx[0].port",
+            Some("\"nope\""),
+            "unknown port \"nope\"",
+        );
+        check(
+            &base_with("[[workers.rx]]\nport = \"wan\"\nqueue = 3\nlcore = 1\n"),
+            "workers.rx[0].queue",
+            Some("queue = 3"),
+            "has 1 RX queue(s)",
+        );
+        check(
+            &base_with("[[workers.rx]]\nport = \"wan\"\nqueue = 0\nlcore = 7\n"),
+            "workers.rx[0].lcore",
+            Some("lcore = 7"),
+            "lcore 7 runs no worker",
+        );
+        let twice = base_with(&format!(
+            "{base}\n[[workers.rx]] # again\nport = \"wan\"\nqueue = 0\nlcore = 2\n"
+        ));
+        check(
+            &twice,
+            "workers.rx[1]",
+            Some("[[workers.rx]] # again"),
+            "assigned twice",
+        );
     }
 
     #[test]

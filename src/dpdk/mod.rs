@@ -18,6 +18,7 @@
 //! sound (`// SAFETY:`).
 
 pub mod cycles;
+mod dynfield;
 mod eal;
 mod error;
 mod ethdev;
@@ -28,6 +29,7 @@ mod mempool;
 pub mod os;
 mod ring;
 
+pub use dynfield::RxTscField;
 pub use eal::{dpdk_version, Eal};
 pub use error::DpdkError;
 pub use ethdev::{EthStats, Port, PortSetup, RxQueue, TxQueue};

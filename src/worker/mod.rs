@@ -345,6 +345,9 @@ impl Io {
             }
             got += n as u32;
             c.rps_received.add(n as u64);
+            // The producer's core wrote these mbufs: fetch them in parallel
+            // rather than missing on each one in turn.
+            self.burst.prefetch();
             self.forward_burst();
             if n < want {
                 break;

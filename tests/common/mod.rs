@@ -479,20 +479,25 @@ impl PcapSetup {
 }
 
 /// The `[eal]` section every DPDK test uses: two lcores, no hugepages, no
-/// shared files, no PCI probing (only the test's vdevs).
+/// shared files, no PCI probing (only the test's vdevs), 256 MB.
 pub fn eal_section() -> String {
-    eal_section_with_lcores("0-1")
+    eal_section_custom("0-1", 256)
 }
 
-/// [`eal_section`] with another `eal.lcores`, e.g. `"0@0,1@1,2@1"` for two
-/// workers sharing CPU 1 on a two-core machine.
-pub fn eal_section_with_lcores(lcores: &str) -> String {
+/// [`eal_section`] for two workers sharing CPU 1 on a two-core machine
+/// (`"0@0,1@1,2@1"`), with 512 MB: a mempool per worker, and LPM6 tables,
+/// do not fit in 256.
+pub fn eal_section_two_workers() -> String {
+    eal_section_custom("0@0,1@1,2@1", 512)
+}
+
+pub fn eal_section_custom(lcores: &str, memory_mb: u32) -> String {
     format!(
         "[eal]\n\
          lcores = \"{lcores}\"\n\
          main_lcore = 0\n\
          no_huge = true\n\
-         memory_mb = 256\n\
+         memory_mb = {memory_mb}\n\
          in_memory = true\n\
          args = [\"--no-pci\"]\n"
     )

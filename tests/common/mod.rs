@@ -7,6 +7,13 @@
 //! One EAL per process: every DPDK run is a separate `napifwd` process with
 //! its own temp dir, and DPDK runs are serialised (see [`dpdk_lock`]) because
 //! the machine has two cores and every run pins a polling worker to lcore 1.
+//!
+//! Environment:
+//! - `NAPIFWD_BIN=PATH` runs the suite against another binary (e.g. a
+//!   release build) instead of the one cargo built;
+//! - `NAPIFWD_E2E_KEEP=1` keeps every test's temp dir (config, pcaps, stats
+//!   JSON, and for L3 tests `expected.txt`: each input frame's verdict);
+//!   a failing test always keeps its own and prints where.
 #![allow(dead_code)]
 
 pub mod packet;

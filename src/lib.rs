@@ -13,6 +13,7 @@ pub mod dpdk;
 pub mod drop_reason;
 pub mod fwd;
 pub mod napi;
+pub mod overload;
 pub mod plan;
 pub mod rps;
 pub mod stats;

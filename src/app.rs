@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{
-    self, Config, FilterWhen, ForwardMode, IdleMode, OverloadPolicy, RpsHash, SrcMac,
+    self, Config, FilterWhen, ForwardMode, FreeMode, IdleMode, OverloadPolicy, RpsHash, SrcMac,
 };
 use crate::dpdk::{
     self, cycles, lcore, os, BpfProgram, Eal, MbufRing, Mempool, Port, PortSetup, RingConsumer,
@@ -29,7 +29,8 @@ use crate::stats::{
 };
 use crate::wire::MacAddr;
 use crate::worker::{
-    self, HashSource, Idle, OverloadSetup, PacketFilter, Steering, WorkerControl, WorkerSetup,
+    self, FreeSetup, HashSource, Idle, OverloadSetup, PacketFilter, Steering, WorkerControl,
+    WorkerSetup,
 };
 
 /// Options of `napifwd run` besides the config.
@@ -89,6 +90,12 @@ pub enum RunError {
 const POOL_SLACK: u32 = 8192;
 /// Per-lcore mempool cache (DPDK's rule of thumb: a divisor of the pool size, <= 512).
 const POOL_CACHE: u32 = 256;
+
+/// Capacity of a defer ring: room for several flushes' worth, so that a
+/// busy owner rarely makes consumers free locally (`defer_overflow`).
+fn defer_ring_size(defer_max: u32) -> u32 {
+    defer_max.saturating_mul(8).clamp(1024, 65536)
+}
 
 /// How long workers get to acknowledge the end of RX before they are told
 /// to stop anyway (a worker stuck in a round longer than this is a bug).
@@ -266,7 +273,13 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
         } else {
             0
         };
-        let n = (rx_desc + tx_desc + backlogs + POOL_SLACK).next_power_of_two() - 1;
+        // In owner-free mode, its dropped mbufs may wait in its defer ring.
+        let defer = if cfg.free.mode == FreeMode::Owner && nworkers > 1 {
+            defer_ring_size(cfg.free.defer_max)
+        } else {
+            0
+        };
+        let n = (rx_desc + tx_desc + backlogs + defer + POOL_SLACK).next_power_of_two() - 1;
         let name = format!("napifwd_w{w}");
         let pool = Mempool::create(&name, n, POOL_CACHE, lcore::socket_of(lc))?;
         pools.push((name, pool, 0u32));
@@ -362,6 +375,24 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
     }
     let backlogs: Vec<RingProducer> = producers.iter().flatten().cloned().collect();
 
+    // Owner free: one MP/SC defer ring per worker (only in owner mode, and
+    // only worth it with more than one worker).
+    let owner_mode = cfg.free.mode == FreeMode::Owner && nworkers > 1;
+    let mut defer_producers: Vec<Option<RingProducer>> = vec![None; nworkers];
+    let mut defer_consumers: Vec<Option<RingConsumer>> = (0..nworkers).map(|_| None).collect();
+    if owner_mode {
+        for (w, &lc) in cfg.workers.lcores.iter().enumerate() {
+            let (p, c) = MbufRing::create(
+                &format!("napifwd_defer{w}"),
+                defer_ring_size(cfg.free.defer_max),
+                lcore::socket_of(lc),
+            )?;
+            defer_producers[w] = Some(p);
+            defer_consumers[w] = Some(c);
+        }
+    }
+    let worker_pools: Vec<Mempool> = pools.iter().map(|(_, p, _)| *p).collect();
+
     let mut counters = Vec::with_capacity(nworkers);
     let mut lcores = Vec::with_capacity(nworkers);
     for (w, &lc) in cfg.workers.lcores.iter().enumerate() {
@@ -403,6 +434,14 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             tx_drain_ticks,
             per_packet_cycles: cfg.bench.per_packet_cycles,
             overload,
+            free: FreeSetup {
+                mode: cfg.free.mode,
+                pools: worker_pools.clone(),
+                defer_rings: defer_producers.clone(),
+                own_ring: defer_consumers[w].take(),
+                defer_max: cfg.free.defer_max,
+                max_age_ticks: cycles::us_to_tsc(cfg.free.max_age_us),
+            },
             sched,
             counters: c.clone(),
             control: controls[w].clone(),

@@ -78,6 +78,16 @@ pub struct WorkerCounters {
     pub tx_buffered: Counter,
     /// Overload state transitions.
     pub overload_transitions: Counter,
+    /// Dropped mbufs handed back to their owner's defer ring.
+    pub deferred_sent: Counter,
+    /// Dropped mbufs freed locally because the owner's defer ring was full.
+    pub defer_overflow: Counter,
+    /// Mbufs this worker freed from its own defer ring.
+    pub deferred_freed: Counter,
+    /// Flushes of the own defer ring.
+    pub defer_flushes: Counter,
+    /// Mbufs waiting in the own defer ring (gauge).
+    pub defer_pending: Counter,
     /// 1 while overloaded (gauge).
     pub overload_state: Counter,
     /// TSC ticks spent overloaded so far (gauge).
@@ -125,6 +135,11 @@ impl WorkerCounters {
             busy_cycles: self.busy_cycles.get(),
             idle_cycles: self.idle_cycles.get(),
             overload_transitions: self.overload_transitions.get(),
+            deferred_sent: self.deferred_sent.get(),
+            defer_overflow: self.defer_overflow.get(),
+            deferred_freed: self.deferred_freed.get(),
+            defer_flushes: self.defer_flushes.get(),
+            defer_pending: self.defer_pending.get(),
             overloaded: self.overload_state.get() != 0,
             overload_seconds: crate::dpdk::cycles::tsc_to_secs(self.overload_ticks.get()),
         }
@@ -187,6 +202,16 @@ pub struct WorkerStats {
     pub idle_cycles: u64,
     /// Overload state transitions.
     pub overload_transitions: u64,
+    /// Dropped mbufs handed back to their owner's defer ring.
+    pub deferred_sent: u64,
+    /// Dropped mbufs freed locally because the owner's defer ring was full.
+    pub defer_overflow: u64,
+    /// Mbufs freed from this worker's own defer ring.
+    pub deferred_freed: u64,
+    /// Flushes of the own defer ring.
+    pub defer_flushes: u64,
+    /// Mbufs waiting in the own defer ring.
+    pub defer_pending: u64,
     /// Overloaded at the time of the report.
     pub overloaded: bool,
     /// Time spent overloaded.

@@ -29,6 +29,7 @@ impl Io {
             burst,
             drops,
             per_packet_cycles,
+            reclaim,
             ..
         } = self;
         let plan: &Plan = plan;
@@ -59,7 +60,7 @@ impl Io {
                 Err(r) => count_drop(counters, drops, m, r),
             }
         }
-        drops.free_all();
+        reclaim.release(drops, counters);
     }
 }
 

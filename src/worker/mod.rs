@@ -19,6 +19,7 @@
 //! again when the sleep times out, so they wait at most `max_sleep_us`.
 
 mod forward;
+mod free;
 mod overload;
 mod steer;
 
@@ -32,9 +33,11 @@ use crate::plan::Plan;
 use crate::rps::{FlowLimit, RpsMap};
 use crate::stats::WorkerCounters;
 
+pub use free::FreeSetup;
 pub use overload::{OverloadSetup, PacketFilter};
 pub use steer::HashSource;
 
+use free::Reclaim;
 use overload::OverloadState;
 
 /// Packets per rx_burst call, per TX buffer and per staging burst
@@ -180,6 +183,8 @@ pub struct WorkerSetup {
     pub per_packet_cycles: u64,
     /// The overload policy, when one is configured.
     pub overload: Option<OverloadSetup>,
+    /// How dropped mbufs are freed.
+    pub free: FreeSetup,
     /// Scheduling class to run in (None: leave as EAL started it).
     pub sched: Option<os::SchedClass>,
     /// Its counters (shared with readers).
@@ -207,6 +212,7 @@ struct Io {
     control: Arc<WorkerControl>,
     per_packet_cycles: u64,
     overload: Option<OverloadState>,
+    reclaim: Reclaim,
     burst: MbufBurst<BURST>,
     local: MbufBurst<BURST>,
     drops: MbufBurst<BURST>,
@@ -255,6 +261,7 @@ pub fn run(setup: WorkerSetup) -> i32 {
         overload: setup
             .overload
             .map(|o| OverloadState::new(o, cycles::rdtsc())),
+        reclaim: Reclaim::new(setup.id, setup.free, cycles::rdtsc()),
         burst: MbufBurst::new(),
         local: MbufBurst::new(),
         drops: MbufBurst::new(),
@@ -291,6 +298,7 @@ pub fn run(setup: WorkerSetup) -> i32 {
         let t1 = cycles::rdtsc();
         c.rounds.add(1);
         io.sample_overload(t1);
+        io.reclaim.flush_own(t1, out.packets == 0, &c);
         if out.packets > 0 {
             c.busy_cycles.add(t1.wrapping_sub(t0));
             empty_rounds = 0;
@@ -329,6 +337,7 @@ pub fn run(setup: WorkerSetup) -> i32 {
     // Phase 2 of the stop: nobody enqueues any more; finish what was accepted.
     io.drain_backlog();
     io.flush_all();
+    io.reclaim.flush_all(cycles::rdtsc(), &c);
     0
 }
 

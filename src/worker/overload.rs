@@ -215,6 +215,7 @@ impl Io {
             local,
             drops,
             counters,
+            reclaim,
             ..
         } = self;
         let Some(ov) = overload.as_mut() else {
@@ -230,7 +231,7 @@ impl Io {
                 super::forward::count_drop(counters, drops, m, DropReason::Filter);
             }
         }
-        drops.free_all();
+        reclaim.release(drops, counters);
         std::mem::swap(burst, local);
     }
 }

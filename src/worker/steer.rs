@@ -53,6 +53,7 @@ impl Io {
             drops,
             overload,
             refused,
+            reclaim,
             ..
         } = self;
         let Some(st) = steering.as_ref() else {
@@ -108,7 +109,7 @@ impl Io {
                 forward::count_drop(counters, drops, m, DropReason::BacklogFull);
             }
         }
-        drops.free_all();
+        reclaim.release(drops, counters);
         for (t, n) in refused.iter_mut().enumerate() {
             if *n > 0 {
                 if let Some(peer) = st.peers.get(t) {

@@ -116,6 +116,7 @@ fn main() -> ExitCode {
                 until_idle: until_idle.map(Duration::from_millis),
                 stats_json,
                 live_stats: live_stats || dpdk::os::stdout_is_tty(),
+                config_path: Some(file.clone()),
             };
             match app::run(&cfg, &opts) {
                 Ok(_) => ExitCode::SUCCESS,

@@ -347,6 +347,22 @@ pub struct Report {
     pub mempools: MempoolStats,
     /// Overload policy and filter rules.
     pub overload: OverloadStats,
+    /// Config reload status.
+    pub config: ConfigStats,
+}
+
+/// SIGHUP reload bookkeeping.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct ConfigStats {
+    /// False when the last reload was rejected (invalid file, or a change
+    /// that needs a restart); the previous config stays in effect.
+    pub last_reload_successful: bool,
+    /// Reloads applied.
+    pub reloads_applied: u64,
+    /// Reloads rejected.
+    pub reloads_rejected: u64,
+    /// Unix time of the last applied reload, 0 if none.
+    pub last_reload_unix_seconds: u64,
 }
 
 #[cfg(test)]

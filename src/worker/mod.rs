@@ -33,7 +33,7 @@ use crate::plan::Plan;
 use crate::rps::{FlowLimit, RpsMap};
 use crate::stats::WorkerCounters;
 
-pub use free::FreeSetup;
+pub use free::{FreeParams, FreeSetup};
 pub use overload::{OverloadSetup, PacketFilter};
 pub use steer::HashSource;
 
@@ -62,6 +62,8 @@ pub struct WorkerControl {
     /// overload (policy drop or filter): the one multi-writer counter,
     /// added to once per burst with the burst's tally.
     refused: AtomicU64,
+    /// Commands wait in the worker's inbox (checked once per round).
+    pending: AtomicBool,
     /// Kicked by producers and by the control plane.
     wake: os::EventFd,
 }
@@ -76,6 +78,7 @@ impl WorkerControl {
             parked: AtomicBool::new(false),
             overloaded: AtomicBool::new(false),
             refused: AtomicU64::new(0),
+            pending: AtomicBool::new(false),
             wake: os::EventFd::new()?,
         })
     }
@@ -99,6 +102,12 @@ impl WorkerControl {
     pub fn request_stop(&self) {
         self.stop_rx.store(true, Ordering::Release);
         self.stop.store(true, Ordering::Release);
+        self.wake.kick();
+    }
+
+    /// Tells the worker a command is in its inbox (after sending it).
+    pub fn notify(&self) {
+        self.pending.store(true, Ordering::Release);
         self.wake.kick();
     }
 
@@ -155,6 +164,68 @@ pub enum Idle {
     },
 }
 
+/// A live change (SIGHUP reload), applied by the worker between rounds.
+/// The old values travel back to the control plane in [`Reply::Applied`]
+/// and are dropped there, after every worker let go of them (RCU-style: no
+/// worker ever sees a table being freed under it).
+#[derive(Debug)]
+pub struct Update {
+    /// The new forwarding plan.
+    pub plan: Arc<Plan>,
+    /// New weights and budgets.
+    pub budget: NapiBudget,
+    /// New idle behaviour.
+    pub idle: Idle,
+    /// New steering (same rings and peers, new map and parameters).
+    pub steering: Option<Steering>,
+    /// New overload policy (the detector restarts in the normal state).
+    pub overload: Option<OverloadSetup>,
+    /// New freeing parameters.
+    pub free: FreeParams,
+    /// New synthetic cost.
+    pub per_packet_cycles: u64,
+    /// Scheduling class to switch to, if it changes.
+    pub sched: Option<os::SchedClass>,
+    /// A new set of RX queues (only sent while RX is paused everywhere).
+    pub rx: Option<Vec<RxQueue>>,
+}
+
+/// What the old state was, returned for the control plane to drop.
+#[derive(Debug)]
+pub struct Retired {
+    /// The previous plan.
+    pub plan: Arc<Plan>,
+    /// The previous steering.
+    pub steering: Option<Steering>,
+}
+
+/// Control-plane commands (crossbeam channel; never packets).
+#[derive(Debug)]
+pub enum Command {
+    /// Stop polling RX queues until [`Command::ResumeRx`]; reply once no
+    /// more enqueue from this worker can happen.
+    PauseRx,
+    /// Poll RX queues again.
+    ResumeRx,
+    /// Hand the RX queues back (only while paused).
+    TakeRx,
+    /// Apply a live change.
+    Apply(Box<Update>),
+}
+
+/// Worker replies to [`Command`]s, tagged with the worker id.
+#[derive(Debug)]
+pub enum Reply {
+    /// RX is paused.
+    RxPaused(usize),
+    /// RX runs again.
+    RxResumed(usize),
+    /// The worker's RX queues.
+    Rx(usize, Vec<RxQueue>),
+    /// The update is in effect; here is what it replaced.
+    Applied(usize, Box<Retired>),
+}
+
 /// Everything a worker is built from.
 #[derive(Debug)]
 pub struct WorkerSetup {
@@ -191,6 +262,10 @@ pub struct WorkerSetup {
     pub counters: Arc<WorkerCounters>,
     /// Its control block.
     pub control: Arc<WorkerControl>,
+    /// Commands from the control plane.
+    pub inbox: crossbeam_channel::Receiver<Command>,
+    /// Replies to the control plane.
+    pub replies: crossbeam_channel::Sender<Reply>,
 }
 
 /// The per-worker state the poll closure borrows mutably.
@@ -213,6 +288,10 @@ struct Io {
     per_packet_cycles: u64,
     overload: Option<OverloadState>,
     reclaim: Reclaim,
+    budget: NapiBudget,
+    idle: Idle,
+    /// RX paused by the control plane (reload of the rps map or RX queues).
+    rx_paused: bool,
     burst: MbufBurst<BURST>,
     local: MbufBurst<BURST>,
     drops: MbufBurst<BURST>,
@@ -232,11 +311,6 @@ pub fn run(setup: WorkerSetup) -> i32 {
             setup.control.rx_stopped.store(true, Ordering::Release);
             return EXIT_SCHED_FAILED;
         }
-    }
-    let mut kinds: Vec<SourceKind> = setup.rx.iter().map(|_| SourceKind::RxQueue).collect();
-    let n_rx = kinds.len();
-    if setup.backlog.is_some() {
-        kinds.push(SourceKind::Backlog);
     }
     let nports = setup.tx.len();
     let nworkers = setup.steering.as_ref().map_or(0, |s| s.peers.len());
@@ -262,19 +336,32 @@ pub fn run(setup: WorkerSetup) -> i32 {
             .overload
             .map(|o| OverloadState::new(o, cycles::rdtsc())),
         reclaim: Reclaim::new(setup.id, setup.free, cycles::rdtsc()),
+        budget: setup.budget,
+        idle: setup.idle,
+        rx_paused: false,
         burst: MbufBurst::new(),
         local: MbufBurst::new(),
         drops: MbufBurst::new(),
     };
-    let budget = setup.budget;
+    let (inbox, replies) = (setup.inbox, setup.replies);
     let mut rr = RoundRobin::default();
     let mut last_drain = cycles::rdtsc();
     let mut empty_rounds = 0u32;
     let c = io.counters.clone();
     let ctl = io.control.clone();
+    let mut kinds = io.source_kinds();
 
     loop {
-        let rx_on = !ctl.stop_rx.load(Ordering::Acquire);
+        if ctl.pending.swap(false, Ordering::Acquire) {
+            while let Ok(cmd) = inbox.try_recv() {
+                if io.handle(cmd, &replies) {
+                    kinds = io.source_kinds();
+                    rr = RoundRobin::default();
+                }
+            }
+        }
+        let n_rx = io.rx.len();
+        let rx_on = !ctl.stop_rx.load(Ordering::Acquire) && !io.rx_paused;
         if !rx_on && !ctl.rx_stopped.load(Ordering::Relaxed) {
             // Every enqueue this worker made happened before this store.
             ctl.rx_stopped.store(true, Ordering::Release);
@@ -284,6 +371,7 @@ pub fn run(setup: WorkerSetup) -> i32 {
         }
         let t0 = cycles::rdtsc();
         let rx_ok = rx_on && io.rx_allowed(t0);
+        let budget = io.budget;
         let out = rr.run_round(&budget, &kinds, cycles::rdtsc, |i, quota| {
             if i < n_rx {
                 if rx_ok {
@@ -325,7 +413,7 @@ pub fn run(setup: WorkerSetup) -> i32 {
         if let Idle::Park {
             after_rounds,
             max_sleep,
-        } = setup.idle
+        } = io.idle
         {
             if empty_rounds >= after_rounds {
                 io.park(max_sleep);
@@ -342,6 +430,77 @@ pub fn run(setup: WorkerSetup) -> i32 {
 }
 
 impl Io {
+    /// The poll sources: the RX queues, then the backlog.
+    fn source_kinds(&self) -> Vec<SourceKind> {
+        let mut kinds: Vec<SourceKind> = self.rx.iter().map(|_| SourceKind::RxQueue).collect();
+        if self.backlog.is_some() {
+            kinds.push(SourceKind::Backlog);
+        }
+        kinds
+    }
+
+    /// Handles one control command. Returns true when the poll sources changed.
+    fn handle(&mut self, cmd: Command, replies: &crossbeam_channel::Sender<Reply>) -> bool {
+        // A reply can only fail to send when the control plane is gone, in
+        // which case a stop follows; nothing to do about it here.
+        match cmd {
+            Command::PauseRx => {
+                self.rx_paused = true;
+                // Whatever this worker staged was enqueued within the poll
+                // that staged it: from here on it enqueues nothing.
+                let _ = replies.send(Reply::RxPaused(self.id));
+                false
+            }
+            Command::ResumeRx => {
+                self.rx_paused = false;
+                let _ = replies.send(Reply::RxResumed(self.id));
+                false
+            }
+            Command::TakeRx => {
+                let rx = std::mem::take(&mut self.rx);
+                let _ = replies.send(Reply::Rx(self.id, rx));
+                true
+            }
+            Command::Apply(u) => {
+                let changed = u.rx.is_some();
+                let retired = self.apply(*u);
+                let _ = replies.send(Reply::Applied(self.id, Box::new(retired)));
+                changed
+            }
+        }
+    }
+
+    /// Swaps in a live change; returns what it replaced.
+    fn apply(&mut self, u: Update) -> Retired {
+        self.flush_all();
+        if let Some(class) = u.sched {
+            // Checked by the control plane before sending; failing here
+            // leaves the worker in its current class, which is safe.
+            let _ = os::set_sched_class(class);
+        }
+        if self.overload.as_ref().is_some_and(|o| o.overloaded()) {
+            self.control.overloaded.store(false, Ordering::Relaxed);
+            self.counters.overload_state.set(0);
+        }
+        self.overload = u.overload.map(|o| OverloadState::new(o, cycles::rdtsc()));
+        let nworkers = self.stage.len();
+        self.flow_limits = match u.steering.as_ref().and_then(|s| s.flow_limit) {
+            Some(len) => (0..nworkers).map(|_| FlowLimit::new(len)).collect(),
+            None => Vec::new(),
+        };
+        self.reclaim.set_params(u.free);
+        self.budget = u.budget;
+        self.idle = u.idle;
+        self.per_packet_cycles = u.per_packet_cycles;
+        if let Some(rx) = u.rx {
+            self.rx = rx;
+        }
+        Retired {
+            plan: std::mem::replace(&mut self.plan, u.plan),
+            steering: std::mem::replace(&mut self.steering, u.steering),
+        }
+    }
+
     /// Polls RX queue `i` for up to `quota` packets, steering or forwarding
     /// each burst as it arrives. Returns how many packets it took.
     #[inline(always)]

@@ -142,7 +142,10 @@ impl Io {
                 self.counters.drop_n(DropReason::BacklogFull, n);
                 continue;
             };
-            let sent = ring.enqueue_burst(stage);
+            // max_backlog is enforced here, below the ring's size, so a
+            // reload can change it (netdev_max_backlog is a sysctl too).
+            let room = st.max_backlog.saturating_sub(ring.count()) as usize;
+            let sent = ring.enqueue_burst_max(stage, room);
             self.counters.rps_sent.add(sent as u64);
             if !stage.is_empty() {
                 // netdev_max_backlog reached: tail drop, like enqueue_to_backlog.

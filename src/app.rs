@@ -60,6 +60,9 @@ pub enum RunError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The metrics endpoint could not start.
+    #[error("{0}")]
+    Metrics(#[from] crate::metrics::MetricsError),
     /// The accounting did not add up at exit: a bug, reported loudly.
     #[error("accounting error at exit: {0}")]
     Accounting(String),
@@ -136,6 +139,8 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report, RunError> {
             "napifwd: warning: cannot block signals ({e}); Ctrl-C will kill without a report"
         );
     }
+    // Bound before EAL init: a taken port fails fast, before any hugepage.
+    let metrics_listener = crate::metrics::MetricsListener::bind(&cfg.metrics.listen)?;
     let args = config::eal_args(cfg, "napifwd");
     let eal = Eal::init(&args).map_err(|source| RunError::Eal {
         hint: eal_hint(
@@ -155,7 +160,12 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report, RunError> {
         cfg.ports.len(),
         cfg.forward.mode
     );
+    let metrics = metrics_listener.and_then(|l| l.serve_or_warn(running.observer.clone()));
     supervise(cfg, opts, &running);
+    // Joined before the final report: no reader of the ports is left.
+    if let Some(m) = metrics {
+        m.stop();
+    }
     let report = stop(running)?;
     if let Some(path) = &opts.stats_json {
         let json = serde_json::to_string_pretty(&report).expect("report serialises");

@@ -12,6 +12,8 @@ pub mod config;
 pub mod dpdk;
 pub mod drop_reason;
 pub mod fwd;
+pub mod latency;
+pub mod metrics;
 pub mod napi;
 pub mod plan;
 pub mod rps;

@@ -18,5 +18,6 @@ pub mod napi;
 pub mod plan;
 pub mod rps;
 pub mod stats;
+pub mod top;
 pub mod wire;
 pub mod worker;

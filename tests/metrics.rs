@@ -10,7 +10,10 @@
 //! - A real Prometheus server (Debian's `prometheus`) scrapes napifwd, and
 //!   the value its query API returns lies between two `/status` reads taken
 //!   before and after, and below the final stats.
+//!   Every query of the shipped Grafana dashboard is valid PromQL there.
 //! - A taken metrics port fails `run` fast, naming `[metrics].listen`.
+//! - The dashboard uses only exported metrics; `docker/prometheus.yml` passes
+//!   `promtool check config`.
 //!
 //! Synchronisation is by polling a condition with a deadline, never by a
 //! fixed sleep.
@@ -134,6 +137,36 @@ fn processed(v: &Value) -> u64 {
     v.pointer("/workers/0/processed")
         .and_then(Value::as_u64)
         .unwrap_or_else(|| panic!("no workers[0].processed in {v}"))
+}
+
+/// Percent-encodes a query parameter value.
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The Grafana dashboard shipped in docker/.
+fn dashboard() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docker/grafana-dashboard.json");
+    let text = std::fs::read_to_string(&path).expect("docker/grafana-dashboard.json");
+    serde_json::from_str(&text).expect("the dashboard is JSON")
+}
+
+/// Every PromQL expression of the dashboard.
+fn dashboard_exprs(d: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in d["panels"].as_array().expect("panels") {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            out.push(t["expr"].as_str().expect("expr").to_owned());
+        }
+    }
+    out
 }
 
 /// A process that is killed (and reaped) if the test ends without stopping it.
@@ -465,6 +498,18 @@ fn prometheus_scrapes_napifwd() {
         Some(value as u64)
     });
     let after = processed(&n.status());
+
+    // Every dashboard query is valid PromQL for this Prometheus (Grafana's
+    // variables replaced by what they expand to).
+    for expr in dashboard_exprs(&dashboard()) {
+        let q = expr
+            .replace("$__rate_interval", "1m")
+            .replace("$instance", ".*");
+        let v = get_json(prom_addr, &format!("/api/v1/query?query={}", urlencode(&q)))
+            .unwrap_or_else(|| panic!("Prometheus rejected the dashboard query {q}"));
+        assert_eq!(v["status"], "success", "{q}: {v}");
+    }
+
     assert!(
         before <= seen && seen <= after,
         "Prometheus saw {seen}; /status said {before} before Prometheus started and {after} after the query"
@@ -530,4 +575,65 @@ fn taken_metrics_port_fails_fast_and_top_explains_an_absent_instance() {
         "{}",
         out.describe()
     );
+}
+
+#[test]
+fn dashboard_and_scrape_config_use_only_defined_metrics() {
+    use napifwd::metrics::names::{Kind, ALL};
+    let d = dashboard();
+    assert_eq!(d["uid"], "napifwd");
+    let exprs = dashboard_exprs(&d);
+    assert!(exprs.len() >= 10, "{exprs:?}");
+    let mut used = std::collections::BTreeSet::new();
+    for e in &exprs {
+        let mut rest = e.as_str();
+        while let Some(i) = rest.find("napifwd_") {
+            let tail = &rest[i..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            let name = &tail[..end];
+            let known = ALL.iter().any(|m| {
+                m.name == name
+                    || (m.kind == Kind::Histogram
+                        && ["_bucket", "_sum", "_count"]
+                            .iter()
+                            .any(|s| name.strip_suffix(s) == Some(m.name)))
+            });
+            assert!(
+                known,
+                "the dashboard uses {name}, which napifwd does not export ({e})"
+            );
+            used.insert(name.to_owned());
+            rest = &tail[end..];
+        }
+    }
+    // The panels the issue asks for.
+    for needed in [
+        "napifwd_worker_dropped_packets_total",
+        "napifwd_worker_backlog_packets",
+        "napifwd_worker_busy_cycles_total",
+        "napifwd_overload_state",
+        "napifwd_packet_latency_seconds_bucket",
+        "napifwd_worker_processed_packets_total",
+    ] {
+        assert!(used.contains(needed), "no dashboard panel uses {needed}");
+    }
+
+    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("docker/prometheus.yml");
+    let out = Command::new("promtool")
+        .arg("check")
+        .arg("config")
+        .arg(&cfg)
+        .output()
+        .expect("promtool (Debian package prometheus; scripts/deps.sh installs it)");
+    assert!(
+        out.status.success(),
+        "promtool check config {}: {}{}",
+        cfg.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&cfg).expect("prometheus.yml");
+    assert!(text.contains("napifwd:9469"), "{text}");
 }

@@ -13,7 +13,7 @@
 //!   Every query of the shipped Grafana dashboard is valid PromQL there.
 //! - A taken metrics port fails `run` fast, naming `[metrics].listen`.
 //! - The dashboard uses only exported metrics; `docker/prometheus.yml` passes
-//!   `promtool check config`.
+//!   `promtool check config`; the README lists every metric.
 //!
 //! Synchronisation is by polling a condition with a deadline, never by a
 //! fixed sleep.
@@ -636,4 +636,15 @@ fn dashboard_and_scrape_config_use_only_defined_metrics() {
     );
     let text = std::fs::read_to_string(&cfg).expect("prometheus.yml");
     assert!(text.contains("napifwd:9469"), "{text}");
+
+    // The README's metric table lists every metric.
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    for m in ALL {
+        assert!(
+            readme.contains(&format!("`{}`", m.name)),
+            "README.md (Metrics) does not list {}",
+            m.name
+        );
+    }
 }

@@ -11,15 +11,26 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::{self, Config, ForwardMode, SrcMac};
-use crate::dpdk::{self, cycles, lcore, os, Eal, Mempool, Port, PortSetup, RxQueue, TxQueue};
+use crate::config::{
+    self, Config, FilterWhen, ForwardMode, IdleMode, OverloadPolicy, RpsHash, SrcMac,
+};
+use crate::dpdk::{
+    self, cycles, lcore, os, BpfProgram, Eal, MbufRing, Mempool, Port, PortSetup, RingConsumer,
+    RingProducer, RxQueue, TxQueue,
+};
 use crate::fwd::l2::XconnectTable;
 use crate::fwd::route::RouteTable;
 use crate::napi::NapiBudget;
+use crate::overload::{FilterCounters, RuleFilter, Thresholds};
 use crate::plan::{L3Tables, Mode, Plan, PortInfo};
-use crate::stats::{MempoolStats, PoolStats, PortStats, Report, Totals, WorkerCounters};
+use crate::rps::RpsMap;
+use crate::stats::{
+    MempoolStats, OverloadStats, PoolStats, PortStats, Report, RuleStats, Totals, WorkerCounters,
+};
 use crate::wire::MacAddr;
-use crate::worker::{self, RxSource, WorkerControl, WorkerSetup};
+use crate::worker::{
+    self, HashSource, Idle, OverloadSetup, PacketFilter, Steering, WorkerControl, WorkerSetup,
+};
 
 /// Options of `napifwd run` besides the config.
 #[derive(Debug, Clone, Default)]
@@ -52,6 +63,13 @@ pub enum RunError {
     /// validation (a validation gap: please report it).
     #[error("cannot build the forwarding plan: {0}")]
     Plan(String),
+    /// SCHED_FIFO was asked for and is not permitted.
+    #[error("{0}")]
+    Sched(String),
+    /// A config value could only be checked at run time (a BPF object
+    /// that does not load or verify): exit 78 like any config error.
+    #[error("invalid config: {0}")]
+    Config(String),
     /// Writing the stats JSON failed.
     #[error("cannot write stats JSON to {path}: {source}")]
     StatsJson {
@@ -75,16 +93,74 @@ const POOL_SLACK: u32 = 8192;
 /// Per-lcore mempool cache (DPDK's rule of thumb: a divisor of the pool size, <= 512).
 const POOL_CACHE: u32 = 256;
 
-/// Assigns (port, rx queue) pairs to workers round-robin, in config order.
-/// Returns, per worker, the (port index, queue) pairs it polls.
-pub fn assign_rx_queues(ports: &[config::PortConfig], workers: usize) -> Vec<Vec<(usize, u16)>> {
-    let n = workers.max(1);
+/// How long workers get to acknowledge the end of RX before they are told
+/// to stop anyway (a worker stuck in a round longer than this is a bug).
+const STOP_RX_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The worker ids in the rps map when RPS is on: `rps.workers` lcores
+/// translated to worker ids, or every worker when the list is empty.
+pub fn rps_worker_ids(cfg: &Config) -> Option<Vec<usize>> {
+    if !cfg.rps.enabled {
+        return None;
+    }
+    let ids: Vec<usize> = if cfg.rps.workers.is_empty() {
+        (0..cfg.workers.lcores.len()).collect()
+    } else {
+        cfg.rps
+            .workers
+            .iter()
+            .filter_map(|lc| cfg.workers.lcores.iter().position(|l| l == lc))
+            .collect()
+    };
+    (!ids.is_empty()).then_some(ids)
+}
+
+/// Indices of the ports packets can be forwarded to: route ports (l3) or
+/// cross-connect outputs (l2).
+pub fn output_ports(cfg: &Config) -> Vec<usize> {
+    let index_of = |name: &str| cfg.ports.iter().position(|p| p.name == name);
+    let mut out: Vec<usize> = match cfg.forward.mode {
+        ForwardMode::L3 => cfg
+            .forward
+            .routes
+            .iter()
+            .filter_map(|r| index_of(&r.port))
+            .collect(),
+        ForwardMode::L2 => cfg
+            .forward
+            .l2
+            .iter()
+            .filter_map(|x| index_of(&x.output))
+            .collect(),
+    };
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Assigns (port, rx queue) pairs to workers: `[[workers.rx]]` pins first,
+/// then the rest round-robin in config order. Returns, per worker, the
+/// (port index, queue) pairs it polls.
+pub fn assign_rx_queues(cfg: &Config) -> Vec<Vec<(usize, u16)>> {
+    let n = cfg.workers.lcores.len().max(1);
     let mut out = vec![Vec::new(); n];
+    let mut pinned = std::collections::BTreeSet::new();
+    for a in &cfg.workers.rx {
+        let port = cfg.ports.iter().position(|p| p.name == a.port);
+        let worker = cfg.workers.lcores.iter().position(|&l| l == a.lcore);
+        if let (Some(p), Some(w)) = (port, worker) {
+            if pinned.insert((p, a.queue)) {
+                out[w].push((p, a.queue));
+            }
+        }
+    }
     let mut k = 0usize;
-    for (p, port) in ports.iter().enumerate() {
+    for (p, port) in cfg.ports.iter().enumerate() {
         for q in 0..port.rx_queues {
-            out[k % n].push((p, q));
-            k += 1;
+            if !pinned.contains(&(p, q)) {
+                out[k % n].push((p, q));
+                k += 1;
+            }
         }
     }
     out
@@ -183,7 +259,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report, RunError> {
 fn start(cfg: &Config) -> Result<Running, RunError> {
     let nworkers = cfg.workers.lcores.len();
     let nports = cfg.ports.len();
-    let assignment = assign_rx_queues(&cfg.ports, nworkers);
+    let assignment = assign_rx_queues(cfg);
 
     // One pool per worker: RX queues a worker polls refill from its pool,
     // so the worker is the owner of the mbufs it receives.
@@ -194,12 +270,19 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             .map(|&(p, _)| u32::from(cfg.ports[p].rx_descriptors))
             .sum();
         let tx_desc: u32 = cfg.ports.iter().map(|p| u32::from(p.tx_descriptors)).sum();
-        let n = (rx_desc + tx_desc + POOL_SLACK).next_power_of_two() - 1;
+        // With RPS, this worker's mbufs may also sit in every backlog.
+        let backlogs = if cfg.rps.enabled {
+            cfg.rps.max_backlog.saturating_mul(nworkers as u32)
+        } else {
+            0
+        };
+        let n = (rx_desc + tx_desc + backlogs + POOL_SLACK).next_power_of_two() - 1;
         let name = format!("napifwd_w{w}");
         let pool = Mempool::create(&name, n, POOL_CACHE, lcore::socket_of(lc))?;
         pools.push((name, pool, 0u32));
     }
 
+    let outputs = output_ports(cfg);
     let mut ports = Vec::with_capacity(nports);
     let mut rx_by_port: Vec<Vec<Option<RxQueue>>> = Vec::with_capacity(nports);
     let mut tx_by_port: Vec<Vec<Option<TxQueue>>> = Vec::with_capacity(nports);
@@ -218,13 +301,20 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             name: &pc.name,
             device: config::port_device_name(&pc.device),
             rx_pools,
-            tx_queues: nworkers as u16,
+            // Only ports something is forwarded to need TX queues: an
+            // RX-only port (a capture source, a tap) may have none to give.
+            tx_queues: if outputs.contains(&p) {
+                nworkers as u16
+            } else {
+                0
+            },
             rx_descriptors: pc.rx_descriptors,
             tx_descriptors: pc.tx_descriptors,
             mtu: pc.mtu,
             promiscuous: pc.promiscuous,
             mac: pc.mac.map(|m| m.0),
             socket: lcore::socket_of(cfg.workers.lcores[0]),
+            rss_symmetric: cfg.rps.symmetric,
         };
         let (port, rx, tx) = Port::setup(&setup)?;
         ports.push(port);
@@ -240,7 +330,6 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
         *base = pool.in_use();
     }
 
-    let tsc_hz = cycles::tsc_hz();
     let budget = NapiBudget {
         weight: cfg.napi.weight,
         backlog_weight: cfg.napi.backlog_weight,
@@ -248,43 +337,87 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
         budget_ticks: cycles::us_to_tsc(u64::from(cfg.napi.budget_us)),
     };
     let tx_drain_ticks = cycles::us_to_tsc(u64::from(cfg.forward.tx_drain_us));
-    let _ = tsc_hz;
+    let idle = match cfg.napi.idle {
+        IdleMode::Poll => Idle::Poll,
+        IdleMode::Park => Idle::Park {
+            after_rounds: cfg.napi.park_after_rounds,
+            max_sleep: Duration::from_micros(u64::from(cfg.napi.max_sleep_us)),
+        },
+    };
+
+    let sched = sched_class(cfg)?;
+    let bpf = load_bpf(cfg)?;
+    let filter_counters: Vec<Arc<FilterCounters>> = (0..nworkers)
+        .map(|_| Arc::new(FilterCounters::new(&cfg.overload.filter)))
+        .collect();
+    let controls: Vec<Arc<WorkerControl>> = (0..nworkers)
+        .map(|_| WorkerControl::new().map(Arc::new))
+        .collect::<Result<_, _>>()
+        .map_err(|e| RunError::Plan(format!("cannot create a worker eventfd: {e}")))?;
+
+    // RPS: one MP/SC backlog ring per worker in the rps map.
+    let rps_workers = rps_worker_ids(cfg);
+    let mut producers: Vec<Option<RingProducer>> = vec![None; nworkers];
+    let mut consumers: Vec<Option<RingConsumer>> = (0..nworkers).map(|_| None).collect();
+    if let Some(map_workers) = &rps_workers {
+        for &w in map_workers {
+            let (p, c) = MbufRing::create(
+                &format!("napifwd_backlog{w}"),
+                cfg.rps.max_backlog,
+                lcore::socket_of(cfg.workers.lcores[w]),
+            )?;
+            producers[w] = Some(p);
+            consumers[w] = Some(c);
+        }
+    }
+    let backlogs: Vec<RingProducer> = producers.iter().flatten().cloned().collect();
 
     let mut counters = Vec::with_capacity(nworkers);
-    let mut controls = Vec::with_capacity(nworkers);
     let mut lcores = Vec::with_capacity(nworkers);
     for (w, &lc) in cfg.workers.lcores.iter().enumerate() {
         let rx = assignment[w]
             .iter()
-            .filter_map(|&(p, q)| {
-                rx_by_port[p][usize::from(q)]
-                    .take()
-                    .map(|queue| RxSource { port: p, queue })
-            })
+            .filter_map(|&(p, q)| rx_by_port[p][usize::from(q)].take())
             .collect();
         let tx = tx_by_port
             .iter_mut()
-            .map(|qs| {
-                qs[w]
-                    .take()
-                    .expect("each worker takes its own TX queue once")
-            })
+            .map(|qs| qs.get_mut(w).and_then(Option::take))
             .collect();
+        let steering = rps_workers.as_ref().and_then(|map_workers| {
+            Some(Steering {
+                map: RpsMap::new(map_workers.clone())?,
+                backlogs: producers.clone(),
+                peers: controls.clone(),
+                hash: match cfg.rps.hash {
+                    RpsHash::Auto => HashSource::Auto,
+                    RpsHash::Software => HashSource::Software,
+                },
+                symmetric: cfg.rps.symmetric,
+                local_fast_path: cfg.rps.local_fast_path,
+                flow_limit: cfg.rps.flow_limit.then_some(cfg.rps.flow_limit_table_len),
+                max_backlog: cfg.rps.max_backlog,
+            })
+        });
+        let overload = overload_setup(cfg, &assignment[w], bpf.clone(), filter_counters[w].clone());
         let c = Arc::new(WorkerCounters::default());
-        let ctl = Arc::new(WorkerControl::default());
         let setup = WorkerSetup {
             id: w,
             lcore: lc,
             rx,
             tx,
+            backlog: consumers[w].take(),
+            steering,
             plan: plan.clone(),
             budget,
+            idle,
             tx_drain_ticks,
+            per_packet_cycles: cfg.bench.per_packet_cycles,
+            overload,
+            sched,
             counters: c.clone(),
-            control: ctl.clone(),
+            control: controls[w].clone(),
         };
         counters.push(c);
-        controls.push(ctl);
         match lcore::launch(lc, move || worker::run(setup)) {
             Ok(l) => lcores.push(l),
             Err(e) => {
@@ -304,12 +437,96 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
         pools,
         worker_lcores: cfg.workers.lcores.clone(),
         counters,
+        backlogs,
+        policy: cfg.overload.policy,
+        filter_counters,
         started: Instant::now(),
     });
     Ok(Running {
         observer,
         controls,
         lcores,
+    })
+}
+
+/// The scheduling class workers run in: SCHED_FIFO for the demote policy
+/// (at `overload.demote.fifo_priority`) or when `workers.fifo_priority` is
+/// set. Checked here, on the main thread, so that a missing permission
+/// fails `run` at start with the fix instead of leaving a worker behind.
+fn sched_class(cfg: &Config) -> Result<Option<os::SchedClass>, RunError> {
+    let prio = if cfg.overload.policy == OverloadPolicy::Demote {
+        cfg.overload.demote.fifo_priority
+    } else {
+        cfg.workers.fifo_priority
+    };
+    if prio == 0 {
+        return Ok(None);
+    }
+    let class = os::SchedClass::Fifo(prio);
+    os::set_sched_class(class)
+        .and_then(|()| os::set_sched_class(os::SchedClass::Other))
+        .map_err(|e| {
+            RunError::Sched(format!(
+                "cannot run workers SCHED_FIFO at priority {prio}: {e}. Run napifwd as root or \
+                 give it CAP_SYS_NICE (docker run --cap-add SYS_NICE), or raise RLIMIT_RTPRIO; \
+                 or choose another overload.policy / set workers.fifo_priority = 0"
+            ))
+        })?;
+    Ok(Some(class))
+}
+
+/// Loads and verifies `overload.filter.bpf_object` (its `.text` section,
+/// where clang puts an unannotated function; a `section:NAME` suffix picks
+/// another). A file that does not load is a config error.
+fn load_bpf(cfg: &Config) -> Result<Option<Arc<BpfProgram>>, RunError> {
+    let f = &cfg.overload.filter;
+    if cfg.overload.policy != OverloadPolicy::Filter || f.bpf_object.is_empty() {
+        return Ok(None);
+    }
+    let (path, section) = match f.bpf_object.rsplit_once(":section:") {
+        Some((p, s)) => (p, s),
+        None => (f.bpf_object.as_str(), ".text"),
+    };
+    BpfProgram::load(std::path::Path::new(path), section)
+        .map(|p| Some(Arc::new(p)))
+        .map_err(|e| RunError::Config(format!("overload.filter.bpf_object: {e}")))
+}
+
+/// One worker's overload policy setup, or `None` for policy "none" with
+/// nothing to detect for.
+fn overload_setup(
+    cfg: &Config,
+    rx: &[(usize, u16)],
+    bpf: Option<Arc<BpfProgram>>,
+    counters: Arc<FilterCounters>,
+) -> Option<OverloadSetup> {
+    let o = &cfg.overload;
+    let hz = cycles::tsc_hz();
+    let filter = match o.policy {
+        OverloadPolicy::Filter => Some(match bpf {
+            Some(p) => PacketFilter::Bpf(p),
+            None => PacketFilter::Rules(RuleFilter::new(&o.filter, counters, hz, cycles::rdtsc())),
+        }),
+        _ => None,
+    };
+    Some(OverloadSetup {
+        policy: o.policy,
+        thresholds: Thresholds {
+            high: o.high_watermark,
+            low: o.low_watermark,
+            enter_after: cycles::us_to_tsc(o.enter_after_us),
+            exit_after: cycles::us_to_tsc(o.exit_after_us),
+        },
+        pps_ceiling: o.pps_ceiling,
+        pause_rx_ticks: cycles::us_to_tsc(o.drop.pause_rx_us),
+        fifo_priority: o.demote.fifo_priority,
+        filter,
+        filter_always: o.filter.when == FilterWhen::Always,
+        rx_descriptors: rx
+            .iter()
+            .map(|&(p, _)| cfg.ports[p].rx_descriptors)
+            .collect(),
+        tsc_hz: hz,
     })
 }
 
@@ -352,8 +569,14 @@ fn build_plan(cfg: &Config, ports: &[Port]) -> Result<Plan, RunError> {
             ))
         }
     };
+    let max_id = ports.iter().map(|p| usize::from(p.id())).max().unwrap_or(0);
+    let mut index_by_port_id = vec![None; max_id + 1];
+    for (i, p) in ports.iter().enumerate() {
+        index_by_port_id[usize::from(p.id())] = Some(i);
+    }
     Ok(Plan {
         mode,
+        index_by_port_id,
         ports: infos,
         verify_ipv4_checksum: cfg.forward.verify_ipv4_checksum,
     })
@@ -421,6 +644,15 @@ fn supervise(_cfg: &Config, opts: &RunOptions, r: &Running) {
 
 /// Stops the workers and builds the final report.
 fn stop(r: Running) -> Result<Report, RunError> {
+    // Phase 1: every worker stops RX (so nobody feeds a backlog any more)
+    // and says so; phase 2: each drains its backlog, flushes TX, returns.
+    for c in &r.controls {
+        c.request_stop_rx();
+    }
+    let deadline = Instant::now() + STOP_RX_TIMEOUT;
+    while !r.controls.iter().all(|c| c.rx_stopped()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_micros(100));
+    }
     for c in &r.controls {
         c.request_stop();
     }
@@ -444,6 +676,12 @@ pub struct Observer {
     pools: Vec<(String, Mempool, u32)>,
     worker_lcores: Vec<u32>,
     counters: Vec<Arc<WorkerCounters>>,
+    /// Producer handles of the backlogs, only to count what they hold.
+    backlogs: Vec<RingProducer>,
+    /// `overload.policy`, for the report.
+    policy: OverloadPolicy,
+    /// Each worker's filter rule counters.
+    filter_counters: Vec<Arc<FilterCounters>>,
     started: Instant,
 }
 
@@ -460,7 +698,16 @@ impl Observer {
             .enumerate()
             .map(|(i, (c, &lc))| c.snapshot(i, lc))
             .collect();
-        let in_flight = self.counters.iter().map(|c| c.tx_buffered.get()).sum();
+        let in_flight = self
+            .counters
+            .iter()
+            .map(|c| c.tx_buffered.get())
+            .sum::<u64>()
+            + self
+                .backlogs
+                .iter()
+                .map(|b| u64::from(b.count()))
+                .sum::<u64>();
         let totals = Totals::from_workers(&workers, in_flight);
         let mut ports = BTreeMap::new();
         for (p, name) in self.ports.iter().zip(&self.port_names) {
@@ -495,6 +742,33 @@ impl Observer {
                 },
             );
         }
+        let mut overload = OverloadStats {
+            policy: self.policy.as_str().to_owned(),
+            workers_overloaded: workers.iter().filter(|w| w.overloaded).count(),
+            rules: Vec::new(),
+        };
+        if self.policy == OverloadPolicy::Filter {
+            if let Some(first) = self.filter_counters.first() {
+                overload.rules = first
+                    .names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, name)| RuleStats {
+                        name: name.clone(),
+                        matched: self
+                            .filter_counters
+                            .iter()
+                            .map(|f| f.rules[i].matched.get())
+                            .sum(),
+                        dropped: self
+                            .filter_counters
+                            .iter()
+                            .map(|f| f.rules[i].dropped.get())
+                            .sum(),
+                    })
+                    .collect();
+            }
+        }
         Ok(Report {
             version: env!("CARGO_PKG_VERSION"),
             uptime_seconds: uptime,
@@ -502,6 +776,7 @@ impl Observer {
             ports,
             workers,
             mempools,
+            overload,
         })
     }
 
@@ -577,10 +852,30 @@ mod tests {
 
     #[test]
     fn rx_queues_spread_round_robin() {
-        let ports = [port("a", 3), port("b", 1)];
-        let a = assign_rx_queues(&ports, 2);
+        let mut cfg = Config {
+            ports: vec![port("a", 3), port("b", 1)],
+            ..Config::default()
+        };
+        cfg.workers.lcores = vec![1, 2];
+        let a = assign_rx_queues(&cfg);
         assert_eq!(a, vec![vec![(0, 0), (0, 2)], vec![(0, 1), (1, 0)]]);
-        let a = assign_rx_queues(&ports, 1);
-        assert_eq!(a[0].len(), 4);
+        cfg.workers.lcores = vec![1];
+        assert_eq!(assign_rx_queues(&cfg)[0].len(), 4);
+    }
+
+    #[test]
+    fn pinned_queues_first_then_round_robin() {
+        let mut cfg = Config {
+            ports: vec![port("a", 2), port("b", 1)],
+            ..Config::default()
+        };
+        cfg.workers.lcores = vec![1, 2];
+        cfg.workers.rx = vec![config::RxAssignment {
+            port: "b".into(),
+            queue: 0,
+            lcore: 2,
+        }];
+        let a = assign_rx_queues(&cfg);
+        assert_eq!(a, vec![vec![(0, 0)], vec![(1, 0), (0, 1)]]);
     }
 }

@@ -15,6 +15,7 @@ pub mod fwd;
 pub mod latency;
 pub mod metrics;
 pub mod napi;
+pub mod overload;
 pub mod plan;
 pub mod rps;
 pub mod stats;

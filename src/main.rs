@@ -155,6 +155,10 @@ fn main() -> ExitCode {
             };
             match app::run(&cfg, &opts) {
                 Ok(_) => ExitCode::SUCCESS,
+                Err(e @ app::RunError::Config(_)) => {
+                    eprintln!("napifwd: {}: {e}", file.display());
+                    ExitCode::from(EX_CONFIG)
+                }
                 Err(e) => {
                     eprintln!("napifwd: {e}");
                     ExitCode::from(EX_RUNTIME)

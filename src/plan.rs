@@ -96,4 +96,18 @@ pub struct Plan {
     pub ports: Vec<PortInfo>,
     /// Verify IPv4 header checksums in software when the NIC did not.
     pub verify_ipv4_checksum: bool,
+    /// Port index (config order) by DPDK port id, for packets whose input
+    /// port is only known from the mbuf (those that came through a backlog).
+    pub index_by_port_id: Vec<Option<usize>>,
+}
+
+impl Plan {
+    /// The config index of DPDK port `id`.
+    #[inline(always)]
+    pub fn port_index(&self, id: u16) -> Option<usize> {
+        self.index_by_port_id
+            .get(usize::from(id))
+            .copied()
+            .flatten()
+    }
 }

@@ -62,9 +62,7 @@ pub struct WorkerCounters {
     pub rps_sent: Counter,
     /// Packets this worker took from its own backlog.
     pub rps_received: Counter,
-    /// Packets dropped by the flow limit on enqueue to this worker.
-    pub flow_limited: Counter,
-    /// Backlog length now (gauge).
+    /// Backlog length at the last visit (gauge).
     pub backlog_len: Counter,
     /// Highest backlog length seen (gauge).
     pub backlog_high_water: Counter,
@@ -80,6 +78,10 @@ pub struct WorkerCounters {
     pub tx_buffered: Counter,
     /// Overload state transitions.
     pub overload_transitions: Counter,
+    /// 1 while overloaded (gauge).
+    pub overload_state: Counter,
+    /// TSC ticks spent overloaded so far (gauge).
+    pub overload_ticks: Counter,
 }
 
 impl WorkerCounters {
@@ -115,7 +117,7 @@ impl WorkerCounters {
             rounds: self.rounds.get(),
             rps_sent: self.rps_sent.get(),
             rps_received: self.rps_received.get(),
-            flow_limited: self.flow_limited.get(),
+            flow_limited: self.dropped[DropReason::FlowLimit.index()].get(),
             backlog_len: self.backlog_len.get(),
             backlog_high_water: self.backlog_high_water.get(),
             parks: self.parks.get(),
@@ -123,6 +125,8 @@ impl WorkerCounters {
             busy_cycles: self.busy_cycles.get(),
             idle_cycles: self.idle_cycles.get(),
             overload_transitions: self.overload_transitions.get(),
+            overloaded: self.overload_state.get() != 0,
+            overload_seconds: crate::dpdk::cycles::tsc_to_secs(self.overload_ticks.get()),
         }
     }
 }
@@ -166,7 +170,8 @@ pub struct WorkerStats {
     pub rps_sent: u64,
     /// Packets taken from this worker's backlog.
     pub rps_received: u64,
-    /// Flow-limit drops at this worker's backlog.
+    /// Packets this worker dropped under the flow limit when steering them
+    /// (the same number as `dropped_by_reason.flow_limit`).
     pub flow_limited: u64,
     /// Backlog length at the time of the report.
     pub backlog_len: u64,
@@ -182,6 +187,10 @@ pub struct WorkerStats {
     pub idle_cycles: u64,
     /// Overload state transitions.
     pub overload_transitions: u64,
+    /// Overloaded at the time of the report.
+    pub overloaded: bool,
+    /// Time spent overloaded.
+    pub overload_seconds: f64,
 }
 
 /// One port in the stats report (from the device's own counters).
@@ -273,6 +282,29 @@ pub struct PoolStats {
     pub baseline: u64,
 }
 
+/// The overload policy's view: which policy, and what each filter rule did
+/// (summed over workers).
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct OverloadStats {
+    /// `overload.policy`.
+    pub policy: String,
+    /// Workers overloaded at the time of the report.
+    pub workers_overloaded: usize,
+    /// Filter rules in order, then `default`.
+    pub rules: Vec<RuleStats>,
+}
+
+/// One filter rule.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct RuleStats {
+    /// Rule name (`default` for the default action).
+    pub name: String,
+    /// Packets it matched.
+    pub matched: u64,
+    /// Packets it dropped.
+    pub dropped: u64,
+}
+
 /// The whole report: `--stats-json`, and (live) `/status`.
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct Report {
@@ -288,6 +320,8 @@ pub struct Report {
     pub workers: Vec<WorkerStats>,
     /// Mempool accounting.
     pub mempools: MempoolStats,
+    /// Overload policy and filter rules.
+    pub overload: OverloadStats,
 }
 
 #[cfg(test)]

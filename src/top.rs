@@ -99,10 +99,8 @@ impl Endpoint {
                 "give only the scheme, host and port: top reads /status itself",
             ));
         }
-        if !host
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        {
+        let port = host.rsplit_once(':').map(|(_, p)| p);
+        if port.and_then(|p| p.parse::<u16>().ok()).is_none() {
             return Err(bad("no port"));
         }
         Ok(Endpoint {
@@ -201,17 +199,16 @@ fn human(rate: f64) -> String {
     }
 }
 
+/// The overload column: state, and time spent overloaded when reported.
 fn overload_text(w: &Value) -> String {
-    match w.get("overload_state") {
-        None | Some(Value::Null) => "-".into(),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Bool(b)) => if *b { "overloaded" } else { "normal" }.into(),
-        Some(Value::Number(n)) => match n.as_u64() {
-            Some(0) => "normal".into(),
-            Some(1) => "overloaded".into(),
-            _ => n.to_string(),
-        },
-        Some(other) => other.to_string(),
+    let state = match w.get("overloaded").and_then(Value::as_bool) {
+        None => return "-".into(),
+        Some(true) => "OVERLOADED",
+        Some(false) => "normal",
+    };
+    match w.get("overload_seconds").and_then(Value::as_f64) {
+        Some(s) if s > 0.0 => format!("{state} ({s:.1} s total)"),
+        _ => state.into(),
     }
 }
 
@@ -228,8 +225,12 @@ pub fn render(url: &str, prev: Option<&Value>, cur: &Value) -> Vec<String> {
 
     let mut lines = Vec::new();
     let secs = up as u64;
+    let policy = cur
+        .pointer("/overload/policy")
+        .and_then(Value::as_str)
+        .unwrap_or("-");
     lines.push(format!(
-        "napifwd {} at {url}   up {}h{:02}m{:02}s   (q: quit)",
+        "napifwd {} at {url}   up {}h{:02}m{:02}s   overload policy {policy}   (q: quit)",
         cur.get("version").and_then(Value::as_str).unwrap_or("?"),
         secs / 3600,
         secs / 60 % 60,
@@ -483,7 +484,7 @@ mod tests {
             !w.contains("ttl_exceeded"),
             "unchanged reasons are not shown: {w}"
         );
-        assert!(w.ends_with(" -"), "no overload field yet: {w}");
+        assert!(w.ends_with(" -"), "no overload fields: {w}");
     }
 
     #[test]
@@ -506,10 +507,17 @@ mod tests {
         let a = report(1.0, 0, 0, 0, 0);
         let mut b = report(2.0, 0, 0, 0, 0);
         b["workers"][0]["backlog_capacity"] = json!(12);
-        b["workers"][0]["overload_state"] = json!(1);
-        let w = &render("u", Some(&a), &b)[4];
+        b["workers"][0]["overloaded"] = json!(true);
+        b["workers"][0]["overload_seconds"] = json!(1.25);
+        b["overload"] = json!({"policy": "drop"});
+        let lines = render("u", Some(&a), &b);
+        assert!(lines[0].contains("overload policy drop"), "{}", lines[0]);
+        let w = &lines[4];
         assert!(w.contains("3  25%"), "{w}");
-        assert!(w.ends_with("overloaded"), "{w}");
+        assert!(w.ends_with("OVERLOADED (1.2 s total)"), "{w}");
+        b["workers"][0]["overloaded"] = json!(false);
+        let w = &render("u", Some(&a), &b)[4];
+        assert!(w.ends_with("normal (1.2 s total)"), "{w}");
     }
 
     #[test]

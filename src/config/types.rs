@@ -142,6 +142,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `[log]`.
     pub log: LogConfig,
+    /// `[bench]`: knobs for benchmarks only, never for production.
+    pub bench: BenchConfig,
 }
 
 /// `[eal]`: how the DPDK EAL is started; see [`eal_args`](super::eal_args).
@@ -234,14 +236,34 @@ impl Default for PortConfig {
 pub struct WorkersConfig {
     /// One worker per lcore, in this order (worker ids are indices here).
     pub lcores: Vec<u32>,
+    /// `[[workers.rx]]`: explicit (port, queue) -> worker assignments. RX
+    /// queues not listed are spread round-robin over the workers.
+    pub rx: Vec<RxAssignment>,
+    /// Run workers SCHED_FIFO at this priority (1..=99); 0 = SCHED_OTHER.
+    /// `overload.policy = "demote"` uses `overload.demote.fifo_priority`.
+    pub fifo_priority: i32,
 }
 
 impl Default for WorkersConfig {
     fn default() -> Self {
         WorkersConfig {
             lcores: DEFAULT_WORKER_LCORES.to_vec(),
+            rx: Vec::new(),
+            fifo_priority: 0,
         }
     }
+}
+
+/// `[[workers.rx]]`: pin one RX queue to the worker on `lcore`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RxAssignment {
+    /// Port name.
+    pub port: String,
+    /// RX queue of that port.
+    pub queue: u16,
+    /// The lcore of the worker that polls it (one of `workers.lcores`).
+    pub lcore: u32,
 }
 
 /// `[napi]`: per-visit weights and per-round budgets, as in `net_rx_action`.
@@ -422,6 +444,11 @@ pub struct OverloadConfig {
     pub enter_after_us: u64,
     /// Below `low_watermark` this long (µs) to leave overload.
     pub exit_after_us: u64,
+    /// Also signal overload when a worker processes more than this many
+    /// packets per second (fill = rate / ceiling); 0 = no ceiling.
+    pub pps_ceiling: u64,
+    /// `[overload.drop]`.
+    pub drop: DropPolicyConfig,
     /// `[overload.demote]`.
     pub demote: DemoteConfig,
     /// `[overload.filter]`.
@@ -436,10 +463,22 @@ impl Default for OverloadConfig {
             low_watermark: DEFAULT_LOW_WATERMARK,
             enter_after_us: DEFAULT_ENTER_AFTER_US,
             exit_after_us: DEFAULT_EXIT_AFTER_US,
+            pps_ceiling: 0,
+            drop: DropPolicyConfig::default(),
             demote: DemoteConfig::default(),
             filter: FilterConfig::default(),
         }
     }
+}
+
+/// `[overload.drop]`: the `drop` policy's option.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DropPolicyConfig {
+    /// On entering overload, also stop polling RX queues for this long
+    /// (µs): "stop processing and risk loss" (the NIC drops, counted as
+    /// rx_missed). 0 = keep polling RX once the backlog is drained.
+    pub pause_rx_us: u64,
 }
 
 /// `overload.policy`.
@@ -659,6 +698,20 @@ impl Default for MetricsConfig {
             listen: DEFAULT_METRICS_LISTEN.to_owned(),
         }
     }
+}
+
+/// Upper bound of `bench.per_packet_cycles` (about 1 ms at 3 GHz).
+pub const MAX_PER_PACKET_CYCLES: u64 = 3_000_000;
+
+/// `[bench]`: benchmark-only knobs. They make napifwd slower on purpose so
+/// that benchmarks and flood tests can model a heavier pipeline on a small
+/// machine; leave them at their defaults in production.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BenchConfig {
+    /// TSC cycles burned per forwarded packet on the worker that forwards
+    /// it (after RPS steering), standing in for ACLs, NAT or crypto. 0 = off.
+    pub per_packet_cycles: u64,
 }
 
 /// `[log]`.

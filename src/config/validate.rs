@@ -133,6 +133,7 @@ pub fn validate(cfg: &Config) -> Vec<ConfigError> {
     v.overload(&cfg.overload);
     v.free(&cfg.free);
     v.metrics(&cfg.metrics);
+    v.bench(&cfg.bench);
     v.errors
 }
 
@@ -403,6 +404,56 @@ impl Validator {
                 }
             }
         }
+        let prio = cfg.workers.fifo_priority;
+        if prio != 0 && !FIFO_PRIORITIES.contains(&prio) {
+            self.err(
+                "workers.fifo_priority",
+                format!(
+                    "{prio} is not a SCHED_FIFO priority: use {}..={}, or 0 for SCHED_OTHER",
+                    FIFO_PRIORITIES.start(),
+                    FIFO_PRIORITIES.end()
+                ),
+            );
+        }
+        let mut pinned = BTreeSet::new();
+        for (i, a) in cfg.workers.rx.iter().enumerate() {
+            let path = format!("workers.rx[{i}]");
+            match cfg.ports.iter().find(|p| p.name == a.port) {
+                None => self.err(
+                    format!("{path}.port"),
+                    format!("unknown port {:?} ({})", a.port, known_ports(cfg)),
+                ),
+                Some(p) if a.queue >= p.rx_queues => self.err(
+                    format!("{path}.queue"),
+                    format!(
+                        "port {:?} has {} RX queue(s) (ports.rx_queues): use 0..={}",
+                        a.port,
+                        p.rx_queues,
+                        p.rx_queues.saturating_sub(1)
+                    ),
+                ),
+                Some(_) => {
+                    if !pinned.insert((a.port.as_str(), a.queue)) {
+                        self.err(
+                            path.clone(),
+                            format!(
+                                "RX queue {} of port {:?} is assigned twice: one worker polls a queue",
+                                a.queue, a.port
+                            ),
+                        );
+                    }
+                }
+            }
+            if !lcores.contains(&a.lcore) {
+                self.err(
+                    format!("{path}.lcore"),
+                    format!(
+                        "lcore {} runs no worker: use one of workers.lcores {:?}",
+                        a.lcore, lcores
+                    ),
+                );
+            }
+        }
     }
 
     fn napi(&mut self, napi: &NapiConfig) {
@@ -613,6 +664,30 @@ impl Validator {
             );
         }
         let f = &o.filter;
+        if f.default_action == RuleAction::RateLimit {
+            self.err(
+                "overload.filter.default_action",
+                "\"rate_limit\" needs a rate: use \"pass\" or \"drop\" here and add a last rule \
+                 with action = \"rate_limit\" and pps = N that matches everything",
+            );
+        }
+        if !f.bpf_object.is_empty() && !f.rules.is_empty() {
+            self.err(
+                "overload.filter.bpf_object",
+                "set either bpf_object or [[overload.filter.rules]], not both: the eBPF \
+                 program decides alone when it is given",
+            );
+        }
+        if !f.bpf_object.is_empty() && !std::path::Path::new(&f.bpf_object).is_file() {
+            self.err(
+                "overload.filter.bpf_object",
+                format!(
+                    "{:?} is not a readable file: build it with `clang -O2 -target bpf -c \
+                     prog.c -o prog.o` (see conf/overload-filter-bpf.c)",
+                    f.bpf_object
+                ),
+            );
+        }
         if o.policy == OverloadPolicy::Filter
             && f.rules.is_empty()
             && f.bpf_object.is_empty()
@@ -793,6 +868,19 @@ impl Validator {
             self.err(
                 "free.defer_max",
                 format!("0 is too small: use at least 1, e.g. {DEFAULT_DEFER_MAX}"),
+            );
+        }
+    }
+
+    fn bench(&mut self, b: &BenchConfig) {
+        if b.per_packet_cycles > MAX_PER_PACKET_CYCLES {
+            self.err(
+                "bench.per_packet_cycles",
+                format!(
+                    "{} cycles per packet is more than {MAX_PER_PACKET_CYCLES} (about 1 ms): \
+                     this knob models a heavier pipeline, use 0..={MAX_PER_PACKET_CYCLES}",
+                    b.per_packet_cycles
+                ),
             );
         }
     }
@@ -1447,6 +1535,50 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cfg.overload.filter.rules[1].effective_burst(), Some(32));
+    }
+
+    #[test]
+    fn rx_assignment_rules() {
+        let base = "[[workers.rx]]\nport = \"wan\"\nqueue = 0\nlcore = 1\n";
+        let cfg = parse(&base_with(base), "t.toml");
+        assert!(cfg.is_ok(), "{:?}", cfg.err());
+        check(
+            &base_with("[[workers.rx]]\nport = \"nope\"\nqueue = 0\nlcore = 1\n"),
+            "workers.rx[0].port",
+            Some("\"nope\""),
+            "unknown port \"nope\"",
+        );
+        check(
+            &base_with("[[workers.rx]]\nport = \"wan\"\nqueue = 3\nlcore = 1\n"),
+            "workers.rx[0].queue",
+            Some("queue = 3"),
+            "has 1 RX queue(s)",
+        );
+        check(
+            &base_with("[[workers.rx]]\nport = \"wan\"\nqueue = 0\nlcore = 7\n"),
+            "workers.rx[0].lcore",
+            Some("lcore = 7"),
+            "lcore 7 runs no worker",
+        );
+        let twice = base_with(&format!(
+            "{base}\n[[workers.rx]] # again\nport = \"wan\"\nqueue = 0\nlcore = 2\n"
+        ));
+        check(
+            &twice,
+            "workers.rx[1]",
+            Some("[[workers.rx]] # again"),
+            "assigned twice",
+        );
+    }
+
+    #[test]
+    fn bench_rules() {
+        check(
+            &base_with("[bench]\nper_packet_cycles = 5000000\n"),
+            "bench.per_packet_cycles",
+            Some("per_packet_cycles"),
+            "use 0..=3000000",
+        );
     }
 
     #[test]

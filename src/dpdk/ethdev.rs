@@ -36,7 +36,23 @@ pub struct PortSetup<'a> {
     pub mac: Option<[u8; 6]>,
     /// NUMA socket for queue memory.
     pub socket: u32,
+    /// Program a symmetric RSS key (both directions of a flow land on the
+    /// same queue and get the same hash) when RSS is used.
+    pub rss_symmetric: bool,
 }
+
+/// The symmetric Toeplitz key: 0x6d5a repeated. With it the Toeplitz hash
+/// of (src, dst, sport, dport) equals that of (dst, src, dport, sport)
+/// (Woo & Park, "Scalable TCP Session Monitoring with Symmetric RSS").
+const SYMMETRIC_RSS_KEY: [u8; 52] = {
+    let mut k = [0u8; 52];
+    let mut i = 0;
+    while i < 52 {
+        k[i] = if i % 2 == 0 { 0x6d } else { 0x5a };
+        i += 1;
+    }
+    k
+};
 
 /// Counters from `rte_eth_stats_get`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -163,9 +179,16 @@ impl Port {
         // SAFETY: napi_eth_rss_hf_default returns a constant.
         let rss_hf = unsafe { dpdk_sys::napi_eth_rss_hf_default() } & info.flow_type_rss_offloads;
         let rss = rxq > 1 && rss_hf != 0;
+        let mut key = SYMMETRIC_RSS_KEY;
         if rss {
             conf.rxmode.mq_mode = dpdk_sys::RTE_ETH_MQ_RX_RSS;
             conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
+            let key_len = usize::from(info.hash_key_size);
+            if s.rss_symmetric && key_len > 0 && key_len <= key.len() {
+                // DPDK copies the key during configure; `key` outlives the call.
+                conf.rx_adv_conf.rss_conf.rss_key = key.as_mut_ptr();
+                conf.rx_adv_conf.rss_conf.rss_key_len = info.hash_key_size;
+            }
         }
         // SAFETY: conf is fully initialised; queue counts were checked above.
         check(|| what("rte_eth_dev_configure"), unsafe {

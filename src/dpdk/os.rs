@@ -139,3 +139,125 @@ impl Drop for RawStdin {
         }
     }
 }
+
+/// An eventfd: how a producer wakes a parked worker (the user-space stand-in
+/// for the IPI `enqueue_to_backlog` sends in Linux). Kicks coalesce: the
+/// counter adds up until the sleeper reads it.
+#[derive(Debug)]
+pub struct EventFd {
+    fd: libc::c_int,
+}
+
+impl EventFd {
+    /// A non-blocking eventfd with counter 0.
+    pub fn new() -> io::Result<EventFd> {
+        // SAFETY: eventfd has no memory arguments; we own the returned fd.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(EventFd { fd })
+    }
+
+    /// Adds one to the counter, waking a sleeper. Never blocks (the counter
+    /// would have to reach 2^64-2 first).
+    #[inline]
+    pub fn kick(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a valid u64 to an fd we own.
+        unsafe {
+            libc::write(self.fd, (&one as *const u64).cast(), 8);
+        }
+    }
+
+    /// Sleeps until kicked or `timeout` passes; returns the number of kicks
+    /// received since the last wait (0 on timeout) and resets the counter.
+    pub fn wait(&self, timeout: Duration) -> u64 {
+        let mut pfd = libc::pollfd {
+            fd: self.fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ts = libc::timespec {
+            tv_sec: timeout.as_secs() as libc::time_t,
+            tv_nsec: timeout.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: pfd and ts are valid for the call; a null sigmask keeps the
+        // thread's mask (napifwd blocks its signals everywhere anyway).
+        unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
+        self.take()
+    }
+
+    /// Reads and resets the counter without sleeping.
+    pub fn take(&self) -> u64 {
+        let mut v: u64 = 0;
+        // SAFETY: reads 8 bytes into a valid u64 from a non-blocking fd we
+        // own; EAGAIN (counter 0) leaves v at 0.
+        let n = unsafe { libc::read(self.fd, (&mut v as *mut u64).cast(), 8) };
+        if n == 8 {
+            v
+        } else {
+            0
+        }
+    }
+}
+
+impl Drop for EventFd {
+    fn drop(&mut self) {
+        // SAFETY: we own fd and close it once.
+        unsafe {
+            libc::close(self.fd);
+        }
+    }
+}
+
+/// Burns `cycles` TSC cycles in a spin loop: the benchmark-only synthetic
+/// per-packet cost (`[bench] per_packet_cycles`), which stands in for a
+/// heavier pipeline (ACLs, NAT, crypto) when measuring how work spreads.
+#[inline]
+pub fn spin_cycles(cycles: u64) {
+    if cycles == 0 {
+        return;
+    }
+    let start = super::cycles::rdtsc();
+    while super::cycles::rdtsc().wrapping_sub(start) < cycles {
+        std::hint::spin_loop();
+    }
+}
+
+/// The calling thread's scheduling class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchedClass {
+    /// SCHED_OTHER (CFS), the default.
+    Other,
+    /// SCHED_FIFO at a priority 1..=99.
+    Fifo(i32),
+}
+
+/// Switches the calling thread's scheduling class. SCHED_FIFO needs
+/// CAP_SYS_NICE (or an RLIMIT_RTPRIO allowing the priority): without it
+/// this returns EPERM.
+pub fn set_sched_class(class: SchedClass) -> io::Result<()> {
+    let (policy, prio) = match class {
+        SchedClass::Other => (libc::SCHED_OTHER, 0),
+        SchedClass::Fifo(p) => (libc::SCHED_FIFO, p),
+    };
+    let param = libc::sched_param {
+        sched_priority: prio,
+    };
+    // SAFETY: pid 0 is the calling thread; param is a valid sched_param.
+    let rc = unsafe { libc::sched_setscheduler(0, policy, &param) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Gives the CPU to another runnable thread of the same or higher class.
+#[inline]
+pub fn yield_cpu() {
+    // SAFETY: sched_yield has no arguments and cannot fail on Linux.
+    unsafe {
+        libc::sched_yield();
+    }
+}

@@ -22,7 +22,10 @@
 //! With `symmetric`, the two endpoints are ordered first (the kernel's
 //! `__flow_hash_consistentify`), so both directions of a flow hash alike.
 
-use crate::wire::{ethertype, ip_proto, l4, EthernetFrame, Ipv4Packet, Ipv6Packet, MacAddr};
+use crate::wire::ethernet::HEADER_LEN as ETH_LEN;
+use crate::wire::{
+    ethertype, ip_proto, ipv4, ipv6, l4, EthernetFrame, Ipv4Packet, Ipv6Packet, MacAddr,
+};
 
 /// The most IPv6 extension headers skipped looking for the upper layer.
 pub const MAX_IPV6_EXT_HEADERS: usize = 4;
@@ -70,8 +73,6 @@ pub enum FlowKey {
     },
 }
 
-/// Ethernet header length.
-const ETH_LEN: usize = 14;
 /// Length of one VLAN tag.
 const VLAN_LEN: usize = 4;
 
@@ -246,7 +247,7 @@ impl FlowKey {
 /// The IPv4 key, or `None` when the fixed header is not there or not IPv4.
 #[inline]
 fn v4_key(l3: &[u8]) -> Option<FlowKey> {
-    if l3.len() < Ipv4Packet::<&[u8]>::MIN_HEADER_LEN {
+    if l3.len() < ipv4::MIN_HEADER_LEN {
         return None;
     }
     let ip = Ipv4Packet::new_unchecked(l3);
@@ -255,7 +256,7 @@ fn v4_key(l3: &[u8]) -> Option<FlowKey> {
     }
     let proto = ip.protocol();
     let header_len = ip.header_len();
-    let ports = if header_len >= Ipv4Packet::<&[u8]>::MIN_HEADER_LEN && !ip.is_fragment() {
+    let ports = if header_len >= ipv4::MIN_HEADER_LEN && !ip.is_fragment() {
         l3.get(header_len..).and_then(|rest| l4::ports(proto, rest))
     } else {
         None
@@ -271,7 +272,7 @@ fn v4_key(l3: &[u8]) -> Option<FlowKey> {
 /// The IPv6 key, or `None` when the fixed header is not there or not IPv6.
 #[inline]
 fn v6_key(l3: &[u8]) -> Option<FlowKey> {
-    if l3.len() < Ipv6Packet::<&[u8]>::HEADER_LEN {
+    if l3.len() < ipv6::HEADER_LEN {
         return None;
     }
     let ip = Ipv6Packet::new_unchecked(l3);
@@ -279,7 +280,7 @@ fn v6_key(l3: &[u8]) -> Option<FlowKey> {
         return None;
     }
     let mut proto = ip.next_header();
-    let mut off = Ipv6Packet::<&[u8]>::HEADER_LEN;
+    let mut off = ipv6::HEADER_LEN;
     let mut fragment = false;
     for _ in 0..MAX_IPV6_EXT_HEADERS {
         match proto {

@@ -8,13 +8,11 @@
 //! is built.
 
 use crate::drop_reason::DropReason;
+use crate::wire::ethernet::HEADER_LEN as ETH_LEN;
 use crate::wire::{EthernetFrame, MacAddr};
 
 /// The most ports napifwd forwards between (the table's array size).
 pub const MAX_PORTS: usize = 32;
-
-/// Ethernet header length.
-const ETH_LEN: usize = 14;
 
 /// Where frames from one input port go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

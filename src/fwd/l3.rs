@@ -56,14 +56,10 @@
 //!   Ethernet; a payload length of 0 is taken literally.
 
 use crate::drop_reason::DropReason;
+use crate::wire::ethernet::HEADER_LEN as ETH_LEN;
+use crate::wire::ipv4::MIN_HEADER_LEN as IPV4_LEN;
+use crate::wire::ipv6::HEADER_LEN as IPV6_LEN;
 use crate::wire::{ethertype, EthernetFrame, Ipv4Packet, Ipv6Packet, MacAddr};
-
-/// Ethernet header length.
-const ETH_LEN: usize = 14;
-/// IPv4 header length without options.
-const IPV4_LEN: usize = 20;
-/// IPv6 fixed header length.
-const IPV6_LEN: usize = 40;
 
 /// The destination address to look up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -6,7 +6,7 @@
 //! `prometheus::core::Collector` that asks its [`ReportSource`] for a
 //! report when Prometheus scrapes and converts it with [`families`]. Each
 //! exported field is one line in one of the tables below (`WORKER_VALUES`,
-//! `PORT_VALUES`, `POOL_VALUES`), next to the [`names`] constant it feeds.
+//! `WORKER_SECONDS`, `PORT_VALUES`, `POOL_VALUES`), next to the [`names`] constant it feeds.
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, MetricFamily, MetricType};
@@ -70,44 +70,37 @@ pub const LATENCY_LE_SECONDS: &[f64] = &[
 
 /// A table row: the metric and how to read it from one report entry.
 type Row<T> = (MetricDef, fn(&T) -> u64);
-type WorkerRow = (MetricDef, fn(&WorkerStats, &Context) -> f64);
+/// A row for values in seconds (some are converted from TSC cycles).
+type SecondsRow = (MetricDef, fn(&WorkerStats, &Context) -> f64);
 
 /// Per-worker counters and gauges (label `worker`): one line per exported
 /// [`WorkerStats`] field. Drops (by reason) and latency (a histogram) are
 /// built separately below.
-const WORKER_VALUES: &[WorkerRow] = &[
-    (names::WORKER_RECEIVED_PACKETS, |w, _| w.rx_packets as f64),
-    (names::WORKER_PROCESSED_PACKETS, |w, _| w.processed as f64),
-    (names::WORKER_TRANSMITTED_PACKETS, |w, _| {
-        w.tx_packets as f64
-    }),
-    (names::WORKER_BUDGET_EXHAUSTED, |w, _| {
-        w.budget_exhausted as f64
-    }),
-    (names::WORKER_TIME_EXHAUSTED, |w, _| w.time_exhausted as f64),
-    (names::WORKER_ROUNDS, |w, _| w.rounds as f64),
-    (names::WORKER_RPS_SENT_PACKETS, |w, _| w.rps_sent as f64),
-    (names::WORKER_RPS_RECEIVED_PACKETS, |w, _| {
-        w.rps_received as f64
-    }),
-    (names::WORKER_FLOW_LIMITED_PACKETS, |w, _| {
-        w.flow_limited as f64
-    }),
-    (names::WORKER_BACKLOG_PACKETS, |w, _| w.backlog_len as f64),
-    (names::WORKER_BACKLOG_HIGH_WATER_PACKETS, |w, _| {
-        w.backlog_high_water as f64
-    }),
-    (names::WORKER_PARKS, |w, _| w.parks as f64),
-    (names::WORKER_KICKS, |w, _| w.kicks as f64),
-    (names::WORKER_BUSY_CYCLES, |w, _| w.busy_cycles as f64),
-    (names::WORKER_IDLE_CYCLES, |w, _| w.idle_cycles as f64),
+const WORKER_VALUES: &[Row<WorkerStats>] = &[
+    (names::WORKER_RECEIVED_PACKETS, |w| w.rx_packets),
+    (names::WORKER_PROCESSED_PACKETS, |w| w.processed),
+    (names::WORKER_TRANSMITTED_PACKETS, |w| w.tx_packets),
+    (names::WORKER_BUDGET_EXHAUSTED, |w| w.budget_exhausted),
+    (names::WORKER_TIME_EXHAUSTED, |w| w.time_exhausted),
+    (names::WORKER_ROUNDS, |w| w.rounds),
+    (names::WORKER_RPS_SENT_PACKETS, |w| w.rps_sent),
+    (names::WORKER_RPS_RECEIVED_PACKETS, |w| w.rps_received),
+    (names::WORKER_FLOW_LIMITED_PACKETS, |w| w.flow_limited),
+    (names::WORKER_BACKLOG_PACKETS, |w| w.backlog_len),
+    (names::WORKER_BACKLOG_HIGH_WATER, |w| w.backlog_high_water),
+    (names::WORKER_PARKS, |w| w.parks),
+    (names::WORKER_KICKS, |w| w.kicks),
+    (names::WORKER_BUSY_CYCLES, |w| w.busy_cycles),
+    (names::WORKER_IDLE_CYCLES, |w| w.idle_cycles),
+    (names::OVERLOAD_STATE, |w| u64::from(w.overloaded)),
+    (names::OVERLOAD_TRANSITIONS, |w| w.overload_transitions),
+];
+
+/// Per-worker values in seconds (label `worker`).
+const WORKER_SECONDS: &[SecondsRow] = &[
     (names::WORKER_BUSY_SECONDS, |w, c| c.seconds(w.busy_cycles)),
     (names::WORKER_IDLE_SECONDS, |w, c| c.seconds(w.idle_cycles)),
-    // The overload detector is not wired yet: never overloaded.
-    (names::OVERLOAD_STATE, |_, _| 0.0),
-    (names::OVERLOAD_TRANSITIONS, |w, _| {
-        w.overload_transitions as f64
-    }),
+    (names::OVERLOAD_SECONDS, |w, _| w.overload_seconds),
 ];
 
 /// The worker's latency counts, once [`WorkerStats`] carries them
@@ -229,6 +222,13 @@ pub fn families(r: &Report, ctx: &Context) -> Vec<MetricFamily> {
     for (def, value) in WORKER_VALUES {
         let mut f = Family::new(*def);
         for (w, id) in r.workers.iter().zip(&ids) {
+            f.push(&[id], value(w) as f64);
+        }
+        out.push(f);
+    }
+    for (def, value) in WORKER_SECONDS {
+        let mut f = Family::new(*def);
+        for (w, id) in r.workers.iter().zip(&ids) {
             f.push(&[id], value(w, ctx));
         }
         out.push(f);
@@ -276,6 +276,9 @@ pub fn families(r: &Report, ctx: &Context) -> Vec<MetricFamily> {
         f.push(labels, v);
         out.push(f);
     };
+    if !r.overload.policy.is_empty() {
+        global(names::OVERLOAD_POLICY, &[&r.overload.policy], 1.0);
+    }
     global(names::PACKETS_IN_FLIGHT, &[], r.totals.in_flight as f64);
     global(names::UPTIME_SECONDS, &[], r.uptime_seconds);
     global(
@@ -373,7 +376,7 @@ pub fn registry<S: ReportSource>(source: std::sync::Arc<S>, ctx: Context) -> Reg
 mod tests {
     use super::*;
     use crate::latency::LatencyHistogram;
-    use crate::stats::{MempoolStats, Totals, WorkerCounters};
+    use crate::stats::{MempoolStats, OverloadStats, Totals, WorkerCounters};
     use std::collections::{BTreeMap, BTreeSet};
     use std::sync::Arc;
 
@@ -396,7 +399,10 @@ mod tests {
         c.busy_cycles.add(3_000_000_000);
         c.idle_cycles.add(1_000_000_000);
         c.budget_exhausted.add(5);
-        let w0 = c.snapshot(0, 1);
+        let mut w0 = c.snapshot(0, 1);
+        w0.overloaded = true;
+        w0.overload_transitions = 1;
+        w0.overload_seconds = 2.5;
         let w1 = WorkerCounters::default().snapshot(1, 2);
         let workers = vec![w0, w1];
         let mut ports = BTreeMap::new();
@@ -426,6 +432,11 @@ mod tests {
             ports,
             workers,
             mempools,
+            overload: OverloadStats {
+                policy: "drop".into(),
+                workers_overloaded: 1,
+                rules: Vec::new(),
+            },
         }
     }
 
@@ -503,7 +514,10 @@ mod tests {
             1100.0
         );
         assert_eq!(s["napifwd_uptime_seconds"], 12.5);
-        assert_eq!(s["napifwd_overload_state{worker=\"0\"}"], 0.0);
+        assert_eq!(s["napifwd_overload_state{worker=\"0\"}"], 1.0);
+        assert_eq!(s["napifwd_overload_state{worker=\"1\"}"], 0.0);
+        assert_eq!(s["napifwd_overload_seconds_total{worker=\"0\"}"], 2.5);
+        assert_eq!(s["napifwd_overload_policy{policy=\"drop\"}"], 1.0);
         assert_eq!(
             s["napifwd_build_info{version=\"0.1.0\",dpdk_version=\"DPDK 22.11.4\",commit=\"abc123\"}"],
             1.0

@@ -407,7 +407,7 @@ mod tests {
     fn oversized_and_malformed_heads_are_rejected() {
         let srv = server();
         let mut big = b"GET /metrics HTTP/1.1\r\nX-Big: ".to_vec();
-        big.extend(std::iter::repeat(b'a').take(MAX_HEAD_BYTES + 100));
+        big.extend(std::iter::repeat_n(b'a', MAX_HEAD_BYTES + 100));
         big.extend_from_slice(b"\r\n\r\n");
         let r = exchange(srv.local_addr(), &big);
         assert!(r.starts_with("HTTP/1.1 431 "), "{r}");

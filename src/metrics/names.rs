@@ -80,7 +80,7 @@ metrics! {
         "Packets the flow limit dropped on enqueue to the worker's backlog.";
     WORKER_BACKLOG_PACKETS = Gauge "napifwd_worker_backlog_packets" ["worker"]
         "Packets waiting in the worker's backlog ring when scraped.";
-    WORKER_BACKLOG_HIGH_WATER_PACKETS = Gauge "napifwd_worker_backlog_high_water_packets" ["worker"]
+    WORKER_BACKLOG_HIGH_WATER = Gauge "napifwd_worker_backlog_high_water_packets" ["worker"]
         "Highest backlog length the worker has seen since start.";
     WORKER_PARKS = Counter "napifwd_worker_parks_total" ["worker"]
         "Times the worker parked (slept) for lack of work.";
@@ -98,8 +98,14 @@ metrics! {
         "1 while the worker's overload detector says overloaded, else 0.";
     OVERLOAD_TRANSITIONS = Counter "napifwd_overload_transitions_total" ["worker"]
         "Times the worker's overload detector changed state (in or out).";
+    OVERLOAD_SECONDS = Counter "napifwd_overload_seconds_total" ["worker"]
+        "Seconds the worker has spent overloaded.";
     PACKET_LATENCY_SECONDS = Histogram "napifwd_packet_latency_seconds" ["worker"]
         "Time from RX (stamped per burst) to TX of forwarded packets, per worker.";
+
+    // overload policy
+    OVERLOAD_POLICY = Gauge "napifwd_overload_policy" ["policy"]
+        "Always 1; the label is the configured overload.policy (none, drop, demote, filter).";
 
     // per port (rte_eth_stats)
     PORT_RECEIVE_PACKETS = Counter "napifwd_port_receive_packets_total" ["port"]

@@ -21,6 +21,9 @@ pub mod ethertype {
     pub const QINQ: u16 = 0x88a8;
 }
 
+/// Length of the untagged Ethernet header (no FCS).
+pub const HEADER_LEN: usize = field::PAYLOAD.start;
+
 mod field {
     use super::{Field, Rest};
     pub const DESTINATION: Field = 0..6;
@@ -39,7 +42,7 @@ pub struct EthernetFrame<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> EthernetFrame<T> {
     /// Length of the untagged Ethernet header.
-    pub const HEADER_LEN: usize = field::PAYLOAD.start;
+    pub const HEADER_LEN: usize = HEADER_LEN;
 
     /// Wraps a buffer without checking it; accessors may panic on a short one.
     #[inline]

@@ -7,6 +7,9 @@ use super::checksum;
 use super::{read_u16, read_u32, write_u16, write_u32, Field};
 use crate::drop_reason::DropReason;
 
+/// Length of the IPv4 header without options.
+pub const MIN_HEADER_LEN: usize = field::DST_ADDR.end;
+
 mod field {
     use super::Field;
     pub const VER_IHL: usize = 0;
@@ -43,7 +46,7 @@ pub struct Ipv4Packet<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// Length of the header without options.
-    pub const MIN_HEADER_LEN: usize = field::DST_ADDR.end;
+    pub const MIN_HEADER_LEN: usize = MIN_HEADER_LEN;
 
     /// Wraps a buffer without checking it; accessors may panic on a short one.
     #[inline]
@@ -140,8 +143,8 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         read_u16(self.buffer.as_ref(), field::IDENT.start)
     }
 
-    /// The three flag bits (reserved, DF, MF) as the top 3 bits of a u8 >> 5:
-    /// `0b100` reserved, `0b010` DF, `0b001` MF.
+    /// The three flag bits as a 3-bit value: `0b100` reserved (evil bit),
+    /// `0b010` don't fragment, `0b001` more fragments.
     #[inline]
     pub fn flags(&self) -> u8 {
         self.buffer.as_ref()[field::FLG_OFF.start] >> 5

@@ -7,6 +7,9 @@ use std::net::Ipv6Addr;
 use super::{read_array, read_u16, read_u32, write_u16, write_u32, Field};
 use crate::drop_reason::DropReason;
 
+/// Length of the IPv6 fixed header.
+pub const HEADER_LEN: usize = field::DST_ADDR.end;
+
 mod field {
     use super::Field;
     pub const VER_TC_FLOW: Field = 0..4;
@@ -28,7 +31,7 @@ pub struct Ipv6Packet<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     /// Length of the fixed header.
-    pub const HEADER_LEN: usize = field::DST_ADDR.end;
+    pub const HEADER_LEN: usize = HEADER_LEN;
 
     /// Wraps a buffer without checking it; accessors may panic on a short one.
     #[inline]

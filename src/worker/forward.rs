@@ -6,7 +6,7 @@
 //! `kfree_skb_reason`.
 
 use super::{Io, BURST};
-use crate::dpdk::{Mbuf, MbufBurst, TxQueue};
+use crate::dpdk::{os, Mbuf, MbufBurst, TxQueue};
 use crate::drop_reason::DropReason;
 use crate::fwd::l2::{self, XconnectTable};
 use crate::fwd::l3::{self, L3Dst};
@@ -18,9 +18,9 @@ use crate::wire::ethernet::EthernetFrame;
 const ETH_HLEN: usize = EthernetFrame::<&[u8]>::HEADER_LEN;
 
 impl Io {
-    /// Forwards every packet in `self.burst` (all received on port `in_port`).
+    /// Forwards every packet in `self.burst`.
     #[inline(always)]
-    pub(super) fn forward_burst(&mut self, in_port: usize) {
+    pub(super) fn forward_burst(&mut self) {
         let Io {
             tx,
             txbufs,
@@ -28,14 +28,18 @@ impl Io {
             counters,
             burst,
             drops,
+            per_packet_cycles,
             ..
         } = self;
         let plan: &Plan = plan;
         counters.processed.add(burst.len() as u64);
+        if *per_packet_cycles > 0 {
+            os::spin_cycles(*per_packet_cycles * burst.len() as u64);
+        }
         for mut m in burst.drain() {
             let verdict = match &plan.mode {
                 Mode::L3(t) => route_l3(&mut m, plan, t),
-                Mode::L2(x) => route_l2(&mut m, in_port, plan, x),
+                Mode::L2(x) => route_l2(&mut m, plan, x),
             };
             match verdict {
                 Ok(out) => match txbufs.get_mut(out) {
@@ -50,9 +54,9 @@ impl Io {
                             flush(tx, txbufs, counters, out);
                         }
                     }
-                    None => counter_drop(counters, drops, m, DropReason::NoRoute),
+                    None => count_drop(counters, drops, m, DropReason::NoRoute),
                 },
-                Err(r) => counter_drop(counters, drops, m, r),
+                Err(r) => count_drop(counters, drops, m, r),
             }
         }
         drops.free_all();
@@ -61,7 +65,12 @@ impl Io {
 
 /// Counts a drop and parks the mbuf for the bulk free at the end of the burst.
 #[inline(always)]
-fn counter_drop(counters: &WorkerCounters, drops: &mut MbufBurst<BURST>, m: Mbuf, r: DropReason) {
+pub(super) fn count_drop(
+    counters: &WorkerCounters,
+    drops: &mut MbufBurst<BURST>,
+    m: Mbuf,
+    r: DropReason,
+) {
     counters.drop_one(r);
     if let Err(m) = drops.push(m) {
         // Cannot happen (drops holds at most one burst); freeing singly is correct anyway.
@@ -73,12 +82,12 @@ fn counter_drop(counters: &WorkerCounters, drops: &mut MbufBurst<BURST>, m: Mbuf
 /// counted `tx_full`.
 #[inline(always)]
 pub(super) fn flush(
-    tx: &mut [TxQueue],
+    tx: &mut [Option<TxQueue>],
     txbufs: &mut [MbufBurst<BURST>],
     counters: &WorkerCounters,
     p: usize,
 ) {
-    let (Some(txq), Some(buf)) = (tx.get_mut(p), txbufs.get_mut(p)) else {
+    let (Some(Some(txq)), Some(buf)) = (tx.get_mut(p), txbufs.get_mut(p)) else {
         return;
     };
     let (sent, freed) = txq.send_or_free(buf);
@@ -103,11 +112,11 @@ fn route_l3(m: &mut Mbuf, plan: &Plan, t: &L3Tables) -> Result<usize, DropReason
     if l3.frame_len - ETH_HLEN > usize::from(out.mtu) {
         return Err(DropReason::MtuExceeded);
     }
-    // Ethernet pads short frames to 60 bytes; the padding is not part of
-    // the datagram and must not leave as payload. Only single-segment
-    // frames can carry padding in practice (they are tiny).
-    if l3.frame_len < m.pkt_len() as usize {
-        m.truncate(l3.frame_len as u16);
+    // Ethernet pads short frames to 60 bytes, and any frame may carry
+    // bytes after the datagram (a trailer, a kept CRC): they are not part
+    // of the datagram and must not leave as payload.
+    if l3.frame_len < m.pkt_len() as usize && !m.truncate(l3.frame_len as u32) {
+        return Err(DropReason::Unsupported);
     }
     let data = m.data_mut().ok_or(DropReason::Unsupported)?;
     l3::rewrite(data, &l3.dst, hop.mac, out.mac);
@@ -116,13 +125,9 @@ fn route_l3(m: &mut Mbuf, plan: &Plan, t: &L3Tables) -> Result<usize, DropReason
 
 /// L2: cross-connect to the paired port, optional MAC rewrite, MTU check.
 #[inline(always)]
-fn route_l2(
-    m: &mut Mbuf,
-    in_port: usize,
-    plan: &Plan,
-    x: &XconnectTable,
-) -> Result<usize, DropReason> {
+fn route_l2(m: &mut Mbuf, plan: &Plan, x: &XconnectTable) -> Result<usize, DropReason> {
     l2::check(m.data())?;
+    let in_port = plan.port_index(m.port()).ok_or(DropReason::NoRoute)?;
     let xc = x.lookup(in_port).ok_or(DropReason::NoRoute)?;
     let out = plan.ports.get(xc.output).ok_or(DropReason::NoRoute)?;
     if m.pkt_len() as usize - ETH_HLEN > usize::from(out.mtu) {

@@ -1,51 +1,155 @@
 //! A backlog worker: one lcore-pinned thread that polls its sources in
 //! NAPI-like rounds and forwards what it gets.
 //!
-//! The worker owns its RX queues, one TX queue per port and one TX buffer
-//! per port: nothing on its fast path is shared for writing with another
-//! thread except its own counters (single writer) and, later, the backlog
-//! rings (lock-free MP/SC). It never allocates, locks, logs or panics after
-//! `run` starts.
+//! Sources are the worker's RX queues and, with RPS, its backlog ring
+//! (`softnet_data.input_pkt_queue` in Linux). A round visits them through
+//! [`crate::napi::RoundRobin`]. With RPS, packets from RX are steered by
+//! flow hash ([`steer`]): to this worker inline (local fast path) or into
+//! the target worker's backlog, one enqueue burst per target per poll.
+//!
+//! The worker owns its RX queues, one TX queue per port, one TX buffer per
+//! port and one staging burst per RPS target: its fast path writes nothing
+//! shared except its own counters (single writer) and the MP/SC backlog
+//! rings. It never allocates, locks, logs or panics after `run` starts.
+//!
+//! Idle: with `napi.idle = "park"`, a worker that found nothing for
+//! `park_after_rounds` rounds sleeps on its eventfd for at most
+//! `max_sleep_us`; a producer that enqueues to a parked worker kicks it once
+//! per burst (the user-space IPI). RX queues of a parked worker are polled
+//! again when the sleep times out, so they wait at most `max_sleep_us`.
 
 mod forward;
+mod overload;
+mod steer;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::dpdk::{cycles, os, MbufBurst, RxQueue, TxQueue};
+use crate::dpdk::{cycles, os, MbufBurst, RingConsumer, RingProducer, RxQueue, TxQueue};
 use crate::napi::{NapiBudget, RoundRobin, SourceKind};
 use crate::plan::Plan;
+use crate::rps::{FlowLimit, RpsMap};
 use crate::stats::WorkerCounters;
 
-/// Packets per rx_burst call and per TX buffer (l3fwd's MAX_PKT_BURST).
+pub use overload::{OverloadSetup, PacketFilter};
+pub use steer::HashSource;
+
+use overload::OverloadState;
+
+/// Packets per rx_burst call, per TX buffer and per staging burst
+/// (l3fwd's MAX_PKT_BURST).
 pub const BURST: usize = 32;
 
-/// The control plane's handle on a worker.
-#[derive(Debug, Default)]
+/// The control plane's (and other workers') handle on a worker.
+#[derive(Debug)]
 pub struct WorkerControl {
+    /// Stop polling RX (first phase of a graceful stop).
+    stop_rx: AtomicBool,
+    /// The worker saw `stop_rx` and will not enqueue to any backlog again.
+    rx_stopped: AtomicBool,
+    /// Drain the backlog, flush TX and return (second phase).
     stop: AtomicBool,
+    /// The worker is (about to be) asleep on `wake`.
+    parked: AtomicBool,
+    /// The worker's overload detector says it is overloaded (written by the
+    /// worker only; read by producers and the filter).
+    overloaded: AtomicBool,
+    /// Packets producers turned away from this worker because of its
+    /// overload (policy drop or filter): the one multi-writer counter,
+    /// added to once per burst with the burst's tally.
+    refused: AtomicU64,
+    /// Kicked by producers and by the control plane.
+    wake: os::EventFd,
 }
 
 impl WorkerControl {
-    /// Asks the worker to stop: it stops polling RX, flushes its TX buffers
-    /// and returns.
-    pub fn request_stop(&self) {
-        self.stop.store(true, Ordering::Release);
+    /// A control block with its eventfd.
+    pub fn new() -> std::io::Result<WorkerControl> {
+        Ok(WorkerControl {
+            stop_rx: AtomicBool::new(false),
+            rx_stopped: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            parked: AtomicBool::new(false),
+            overloaded: AtomicBool::new(false),
+            refused: AtomicU64::new(0),
+            wake: os::EventFd::new()?,
+        })
     }
 
+    /// Phase 1 of a stop: the worker stops polling its RX queues (and so
+    /// stops feeding other workers' backlogs) but keeps serving its backlog.
+    pub fn request_stop_rx(&self) {
+        self.stop_rx.store(true, Ordering::Release);
+        self.wake.kick();
+    }
+
+    /// True once the worker acknowledged [`request_stop_rx`](Self::request_stop_rx):
+    /// from then on it enqueues to no backlog.
+    pub fn rx_stopped(&self) -> bool {
+        self.rx_stopped.load(Ordering::Acquire)
+    }
+
+    /// Phase 2: drain the backlog, flush TX buffers, return. Call once every
+    /// worker's [`rx_stopped`](Self::rx_stopped) is true, so no backlog can
+    /// receive packets after it was drained.
+    pub fn request_stop(&self) {
+        self.stop_rx.store(true, Ordering::Release);
+        self.stop.store(true, Ordering::Release);
+        self.wake.kick();
+    }
+
+    /// Wakes the worker if it is parked. Called by producers after an
+    /// enqueue; pairs with the fence in [`park`].
     #[inline(always)]
-    fn stop_requested(&self) -> bool {
-        self.stop.load(Ordering::Acquire)
+    fn kick_if_parked(&self) -> bool {
+        // Dekker pattern with park(): the producer's ring enqueue, then this
+        // fence, then the load of `parked`; the worker's store of `parked`,
+        // its fence, then its ring count. One of the two sees the other.
+        fence(Ordering::SeqCst);
+        if self.parked.load(Ordering::Relaxed) {
+            self.wake.kick();
+            true
+        } else {
+            false
+        }
     }
 }
 
-/// One RX queue a worker polls, with the index of its port.
+/// RPS: where this worker sends the flows it receives.
 #[derive(Debug)]
-pub struct RxSource {
-    /// Index of the port in the config (and in `Plan::ports`).
-    pub port: usize,
-    /// The queue.
-    pub queue: RxQueue,
+pub struct Steering {
+    /// The rps map.
+    pub map: RpsMap,
+    /// Producer end of every worker's backlog, by worker id (`None` for
+    /// workers outside the map).
+    pub backlogs: Vec<Option<RingProducer>>,
+    /// Every worker's control block, by worker id (to kick parked ones).
+    pub peers: Vec<Arc<WorkerControl>>,
+    /// Where the flow hash comes from.
+    pub hash: HashSource,
+    /// Hash both directions of a flow alike.
+    pub symmetric: bool,
+    /// Flows steered to this worker are processed inline, not via its ring.
+    pub local_fast_path: bool,
+    /// Linux flow limit per target backlog, if enabled.
+    pub flow_limit: Option<u32>,
+    /// The backlogs' capacity (`max_backlog`).
+    pub max_backlog: u32,
+}
+
+/// How a worker behaves when it finds no work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idle {
+    /// Busy-poll forever (lowest latency, one full core per worker).
+    Poll,
+    /// Sleep after `after_rounds` empty rounds, for at most `max_sleep`.
+    Park {
+        /// Empty rounds before parking.
+        after_rounds: u32,
+        /// Longest sleep; bounds the RX latency of a parked worker.
+        max_sleep: Duration,
+    },
 }
 
 /// Everything a worker is built from.
@@ -56,62 +160,143 @@ pub struct WorkerSetup {
     /// The lcore it runs on.
     pub lcore: u32,
     /// RX queues it polls.
-    pub rx: Vec<RxSource>,
-    /// Its TX queue on every port, by port index.
-    pub tx: Vec<TxQueue>,
+    pub rx: Vec<RxQueue>,
+    /// Its TX queue on every output port, by port index (`None` for ports
+    /// nothing is ever forwarded to).
+    pub tx: Vec<Option<TxQueue>>,
+    /// Its backlog (consumer end), when it is in the rps map.
+    pub backlog: Option<RingConsumer>,
+    /// RPS steering of what it receives, when RPS is on.
+    pub steering: Option<Steering>,
     /// The forwarding plan.
     pub plan: Arc<Plan>,
     /// NAPI weights and budgets.
     pub budget: NapiBudget,
+    /// Idle behaviour.
+    pub idle: Idle,
     /// TX buffers older than this many TSC ticks are flushed.
     pub tx_drain_ticks: u64,
+    /// Benchmark-only synthetic cost per forwarded packet, in TSC cycles.
+    pub per_packet_cycles: u64,
+    /// The overload policy, when one is configured.
+    pub overload: Option<OverloadSetup>,
+    /// Scheduling class to run in (None: leave as EAL started it).
+    pub sched: Option<os::SchedClass>,
     /// Its counters (shared with readers).
     pub counters: Arc<WorkerCounters>,
-    /// Its control flags.
+    /// Its control block.
     pub control: Arc<WorkerControl>,
 }
 
-/// The part of a worker the poll closure borrows mutably.
+/// The per-worker state the poll closure borrows mutably.
 struct Io {
-    rx: Vec<RxSource>,
-    tx: Vec<TxQueue>,
+    id: usize,
+    rx: Vec<RxQueue>,
+    tx: Vec<Option<TxQueue>>,
     txbufs: Vec<MbufBurst<BURST>>,
+    backlog: Option<RingConsumer>,
+    steering: Option<Steering>,
+    /// One staging burst per worker id (RPS targets).
+    stage: Vec<MbufBurst<BURST>>,
+    /// One flow-limit table per worker id, when the flow limit is on.
+    flow_limits: Vec<FlowLimit>,
+    /// Packets refused per worker id in the current burst (overload).
+    refused: Vec<u32>,
     plan: Arc<Plan>,
     counters: Arc<WorkerCounters>,
+    control: Arc<WorkerControl>,
+    per_packet_cycles: u64,
+    overload: Option<OverloadState>,
     burst: MbufBurst<BURST>,
+    local: MbufBurst<BURST>,
     drops: MbufBurst<BURST>,
 }
 
-/// Runs a worker until asked to stop. Returns 0 (the lcore exit status).
+/// Lcore exit status of a worker that could not switch to SCHED_FIFO.
+pub const EXIT_SCHED_FAILED: i32 = 3;
+
+/// Runs a worker until asked to stop. Returns 0 (the lcore exit status), or
+/// [`EXIT_SCHED_FAILED`].
 pub fn run(setup: WorkerSetup) -> i32 {
     os::set_thread_name(&format!("napifwd-w{}", setup.id));
-    let kinds: Vec<SourceKind> = setup.rx.iter().map(|_| SourceKind::RxQueue).collect();
+    if let Some(class) = setup.sched {
+        if os::set_sched_class(class).is_err() {
+            // The control plane checked the permission before launching;
+            // report rather than run in the wrong class.
+            setup.control.rx_stopped.store(true, Ordering::Release);
+            return EXIT_SCHED_FAILED;
+        }
+    }
+    let mut kinds: Vec<SourceKind> = setup.rx.iter().map(|_| SourceKind::RxQueue).collect();
+    let n_rx = kinds.len();
+    if setup.backlog.is_some() {
+        kinds.push(SourceKind::Backlog);
+    }
     let nports = setup.tx.len();
+    let nworkers = setup.steering.as_ref().map_or(0, |s| s.peers.len());
+    let flow_limits = match setup.steering.as_ref().and_then(|s| s.flow_limit) {
+        Some(len) => (0..nworkers).map(|_| FlowLimit::new(len)).collect(),
+        None => Vec::new(),
+    };
     let mut io = Io {
+        id: setup.id,
         rx: setup.rx,
         tx: setup.tx,
         txbufs: (0..nports).map(|_| MbufBurst::new()).collect(),
+        backlog: setup.backlog,
+        steering: setup.steering,
+        stage: (0..nworkers).map(|_| MbufBurst::new()).collect(),
+        flow_limits,
+        refused: vec![0; nworkers],
         plan: setup.plan,
         counters: setup.counters,
+        control: setup.control,
+        per_packet_cycles: setup.per_packet_cycles,
+        overload: setup
+            .overload
+            .map(|o| OverloadState::new(o, cycles::rdtsc())),
         burst: MbufBurst::new(),
+        local: MbufBurst::new(),
         drops: MbufBurst::new(),
     };
     let budget = setup.budget;
     let mut rr = RoundRobin::default();
     let mut last_drain = cycles::rdtsc();
+    let mut empty_rounds = 0u32;
     let c = io.counters.clone();
+    let ctl = io.control.clone();
 
-    while !setup.control.stop_requested() {
+    loop {
+        let rx_on = !ctl.stop_rx.load(Ordering::Acquire);
+        if !rx_on && !ctl.rx_stopped.load(Ordering::Relaxed) {
+            // Every enqueue this worker made happened before this store.
+            ctl.rx_stopped.store(true, Ordering::Release);
+        }
+        if ctl.stop.load(Ordering::Acquire) {
+            break;
+        }
         let t0 = cycles::rdtsc();
+        let rx_ok = rx_on && io.rx_allowed(t0);
         let out = rr.run_round(&budget, &kinds, cycles::rdtsc, |i, quota| {
-            io.poll_rx(i, quota)
+            if i < n_rx {
+                if rx_ok {
+                    io.poll_rx(i, quota)
+                } else {
+                    0
+                }
+            } else {
+                io.poll_backlog(quota)
+            }
         });
         let t1 = cycles::rdtsc();
         c.rounds.add(1);
+        io.sample_overload(t1);
         if out.packets > 0 {
             c.busy_cycles.add(t1.wrapping_sub(t0));
+            empty_rounds = 0;
         } else {
             c.idle_cycles.add(t1.wrapping_sub(t0));
+            empty_rounds = empty_rounds.saturating_add(1);
         }
         if out.budget_exhausted {
             c.budget_exhausted.add(1);
@@ -125,36 +310,96 @@ pub fn run(setup: WorkerSetup) -> i32 {
         if out.packets == 0 || t1.wrapping_sub(last_drain) >= setup.tx_drain_ticks {
             io.flush_all();
             last_drain = t1;
+        } else {
+            let buffered: usize = io.txbufs.iter().map(MbufBurst::len).sum();
+            c.tx_buffered.set(buffered as u64);
+        }
+        if let Idle::Park {
+            after_rounds,
+            max_sleep,
+        } = setup.idle
+        {
+            if empty_rounds >= after_rounds {
+                io.park(max_sleep);
+                empty_rounds = 0;
+                last_drain = cycles::rdtsc();
+            }
         }
     }
+    // Phase 2 of the stop: nobody enqueues any more; finish what was accepted.
+    io.drain_backlog();
     io.flush_all();
     0
 }
 
 impl Io {
-    /// Polls RX source `i` for up to `quota` packets, forwarding each burst
-    /// as it arrives. Returns how many packets it took.
+    /// Polls RX queue `i` for up to `quota` packets, steering or forwarding
+    /// each burst as it arrives. Returns how many packets it took.
     #[inline(always)]
     fn poll_rx(&mut self, i: usize, quota: u32) -> u32 {
         let mut got = 0u32;
         while got < quota {
             let want = (quota - got).min(BURST as u32) as usize;
-            let Some(src) = self.rx.get_mut(i) else {
+            let Some(q) = self.rx.get_mut(i) else {
                 return got;
             };
-            let n = src.queue.rx_burst(&mut self.burst, want);
+            let n = q.rx_burst(&mut self.burst, want);
             if n == 0 {
                 break;
             }
-            let port = src.port;
             got += n as u32;
             self.counters.rx_packets.add(n as u64);
-            self.forward_burst(port);
+            if self.steering.is_some() {
+                self.steer_burst();
+            } else {
+                if self.overload.is_some() {
+                    self.filter_burst(cycles::rdtsc());
+                }
+                self.forward_burst();
+            }
             if n < want {
                 break;
             }
         }
         got
+    }
+
+    /// Polls the backlog for up to `quota` packets and forwards them.
+    #[inline(always)]
+    fn poll_backlog(&mut self, quota: u32) -> u32 {
+        let mut got = 0u32;
+        while got < quota {
+            let want = (quota - got).min(BURST as u32) as usize;
+            let Some(ring) = self.backlog.as_mut() else {
+                return got;
+            };
+            let before = ring.count();
+            let n = ring.dequeue_burst(&mut self.burst, want);
+            let c = &self.counters;
+            if u64::from(before) > c.backlog_high_water.get() {
+                c.backlog_high_water.set(u64::from(before));
+            }
+            c.backlog_len
+                .set(u64::from(before).saturating_sub(n as u64));
+            if n == 0 {
+                break;
+            }
+            got += n as u32;
+            c.rps_received.add(n as u64);
+            // The producer's core wrote these mbufs: fetch them in parallel
+            // rather than missing on each one in turn.
+            self.burst.prefetch();
+            self.forward_burst();
+            if n < want {
+                break;
+            }
+        }
+        got
+    }
+
+    /// Forwards everything left in the backlog (used at stop).
+    fn drain_backlog(&mut self) {
+        while self.poll_backlog(BURST as u32) > 0 {}
     }
 
     fn flush_all(&mut self) {
@@ -163,5 +408,24 @@ impl Io {
                 forward::flush(&mut self.tx, &mut self.txbufs, &self.counters, p);
             }
         }
+        self.counters.tx_buffered.set(0);
+    }
+
+    /// Sleeps until kicked or `max_sleep` passes, unless work arrived
+    /// meanwhile. Counts parks and the kicks that woke it.
+    fn park(&mut self, max_sleep: Duration) {
+        self.flush_all();
+        let ctl = &self.control;
+        ctl.parked.store(true, Ordering::Relaxed);
+        // Pairs with the fence in kick_if_parked (see there).
+        fence(Ordering::SeqCst);
+        let pending = self.backlog.as_ref().map_or(0, |r| r.count());
+        if pending == 0 && !ctl.stop.load(Ordering::Acquire) && !ctl.stop_rx.load(Ordering::Acquire)
+        {
+            self.counters.parks.add(1);
+            let kicks = ctl.wake.wait(max_sleep);
+            self.counters.kicks.add(kicks);
+        }
+        ctl.parked.store(false, Ordering::Relaxed);
     }
 }

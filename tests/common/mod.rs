@@ -7,12 +7,19 @@
 //! One EAL per process: every DPDK run is a separate `napifwd` process with
 //! its own temp dir, and DPDK runs are serialised (see [`dpdk_lock`]) because
 //! the machine has two cores and every run pins a polling worker to lcore 1.
+//!
+//! Environment:
+//! - `NAPIFWD_BIN=PATH` runs the suite against another binary (e.g. a
+//!   release build) instead of the one cargo built;
+//! - `NAPIFWD_E2E_KEEP=1` keeps every test's temp dir (config, pcaps, stats
+//!   JSON, and for L3 tests `expected.txt`: each input frame's verdict);
+//!   a failing test always keeps its own and prints where.
 #![allow(dead_code)]
 
 pub mod packet;
 pub mod pcapio;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::io::Read;
@@ -66,8 +73,9 @@ pub const DROP_REASONS: [&str; 12] = [
 // temp dirs
 
 /// A fresh directory under cargo's per-target temp dir. Removed when the test
-/// passes; kept (and its path printed) when the test fails, so the configs,
-/// pcaps and stats of a failing run can be inspected.
+/// passes; kept (and its path printed) when the test fails or when
+/// `NAPIFWD_E2E_KEEP` is set, so the configs, pcaps and stats of a run can be
+/// inspected.
 #[derive(Debug)]
 pub struct TempDir {
     path: PathBuf,
@@ -104,7 +112,7 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        if std::thread::panicking() || std::env::var_os("NAPIFWD_E2E_KEEP").is_some() {
             eprintln!("test files kept in {}", self.path.display());
         } else {
             let _ = std::fs::remove_dir_all(&self.path);
@@ -178,15 +186,32 @@ impl Output {
     }
 }
 
-/// Runs `napifwd ARGS...` in `cwd`, killing it after `timeout` (the test then
-/// fails with whatever the process printed).
-pub fn napifwd<I, S>(args: I, cwd: &Path, timeout: Duration) -> Output
+/// A `napifwd` process started by a test, its output drained by two threads
+/// so that a chatty process never blocks on a full pipe.
+#[derive(Debug)]
+pub struct Running {
+    child: std::process::Child,
+    args: Vec<std::ffi::OsString>,
+    start: Instant,
+    out: Option<std::thread::JoinHandle<String>>,
+    err: Option<std::thread::JoinHandle<String>>,
+}
+
+fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = r.read_to_end(&mut s);
+        String::from_utf8_lossy(&s).into_owned()
+    })
+}
+
+/// Starts `napifwd ARGS...` in `cwd`.
+pub fn spawn_napifwd<I, S>(args: I, cwd: &Path) -> Running
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
     let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-    let start = Instant::now();
     let bin = napifwd_bin();
     let mut child = Command::new(&bin)
         .args(&args)
@@ -196,44 +221,75 @@ where
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
-    let mut out = child.stdout.take().expect("stdout pipe");
-    let mut err = child.stderr.take().expect("stderr pipe");
-    let out_t = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = out.read_to_end(&mut s);
-        String::from_utf8_lossy(&s).into_owned()
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = err.read_to_end(&mut s);
-        String::from_utf8_lossy(&s).into_owned()
-    });
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("wait for napifwd") {
-            break st;
-        }
-        if start.elapsed() > timeout {
-            timed_out = true;
-            let _ = child.kill();
-            break child.wait().expect("wait for killed napifwd");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let output = Output {
-        status,
-        stdout: out_t.join().unwrap_or_default(),
-        stderr: err_t.join().unwrap_or_default(),
-        elapsed: start.elapsed(),
-    };
-    if timed_out {
-        panic!(
-            "napifwd {:?} did not exit within {timeout:?}; killed it\n{}",
-            args,
-            output.describe()
-        );
+    let out = drain(child.stdout.take().expect("stdout pipe"));
+    let err = drain(child.stderr.take().expect("stderr pipe"));
+    Running {
+        child,
+        args,
+        start: Instant::now(),
+        out: Some(out),
+        err: Some(err),
     }
-    output
+}
+
+impl Running {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (e.g. "TERM") to this process, and only to it.
+    pub fn signal(&self, signal: &str) {
+        let st = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(st.success(), "kill -{signal} {} failed", self.pid());
+    }
+
+    /// Waits for the process to exit; after `timeout` it is killed and the
+    /// test fails with whatever the process printed.
+    pub fn wait(mut self, timeout: Duration) -> Output {
+        let mut timed_out = false;
+        let status = loop {
+            if let Some(st) = self.child.try_wait().expect("wait for napifwd") {
+                break st;
+            }
+            if self.start.elapsed() > timeout {
+                timed_out = true;
+                let _ = self.child.kill();
+                break self.child.wait().expect("wait for killed napifwd");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let join = |h: Option<std::thread::JoinHandle<String>>| {
+            h.map(|h| h.join().unwrap_or_default()).unwrap_or_default()
+        };
+        let output = Output {
+            status,
+            stdout: join(self.out.take()),
+            stderr: join(self.err.take()),
+            elapsed: self.start.elapsed(),
+        };
+        if timed_out {
+            panic!(
+                "napifwd {:?} did not exit within {timeout:?}; killed it\n{}",
+                self.args,
+                output.describe()
+            );
+        }
+        output
+    }
+}
+
+/// Runs `napifwd ARGS...` in `cwd` to completion, killing it after
+/// `timeout` (the test then fails with whatever the process printed).
+pub fn napifwd<I, S>(args: I, cwd: &Path, timeout: Duration) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    spawn_napifwd(args, cwd).wait(timeout)
 }
 
 // ---------------------------------------------------------------------------
@@ -247,8 +303,13 @@ pub struct PcapPort {
     pub mtu: Option<u32>,
     /// The pcap napifwd reads (always present; empty if the port gets no input).
     pub rx: PathBuf,
-    /// The pcap napifwd writes.
+    /// The pcap napifwd writes; with `tx_queues` > 1, the name of queue 0's
+    /// file (see [`PcapSetup::tx_queue_files`]).
     pub tx: PathBuf,
+    /// TX queues (one `tx_pcap` file each): net_pcap offers as many TX
+    /// queues as it is given `tx_pcap` arguments, and every worker needs
+    /// its own TX queue on every port.
+    pub tx_queues: usize,
 }
 
 /// A temp dir with `net_pcap` ports, the config that uses them, and the run.
@@ -258,6 +319,10 @@ pub struct PcapSetup {
     pub ports: Vec<PcapPort>,
     /// Extra TOML appended to the config (forwarding rules, ...).
     pub extra: String,
+    /// The `[eal]` section.
+    pub eal: String,
+    /// `[workers] lcores`.
+    pub workers: Vec<u32>,
 }
 
 /// The result of one replay: the process output and the parsed statistics.
@@ -273,6 +338,8 @@ impl PcapSetup {
             dir: TempDir::new(test_name),
             ports: Vec::new(),
             extra: String::new(),
+            eal: eal_section(),
+            workers: vec![1],
         }
     }
 
@@ -287,6 +354,7 @@ impl PcapSetup {
             mtu: None,
             rx,
             tx,
+            tx_queues: 1,
         });
         self.ports.last_mut().expect("just pushed")
     }
@@ -298,26 +366,48 @@ impl PcapSetup {
             .unwrap_or_else(|| panic!("no port {name} in the setup"))
     }
 
-    /// The config file text: test EAL settings, one `net_pcap` vdev per port
-    /// (net_pcap0, net_pcap1, ...), one worker on lcore 1, metrics off.
+    /// The files of each TX queue of port `name`, in queue order.
+    pub fn tx_queue_files(&self, name: &str) -> Vec<PathBuf> {
+        let p = self.port_named(name);
+        if p.tx_queues == 1 {
+            return vec![p.tx.clone()];
+        }
+        (0..p.tx_queues)
+            .map(|q| self.dir.join(&format!("{name}-out-q{q}.pcap")))
+            .collect()
+    }
+
+    /// The config file text: the EAL settings (test defaults: see
+    /// [`eal_section`]), one `net_pcap` vdev per port (net_pcap0,
+    /// net_pcap1, ...), the workers (default: one on lcore 1), metrics off.
     pub fn config_text(&self) -> String {
         let mut t = String::new();
-        t.push_str(&eal_section());
+        t.push_str(&self.eal);
         for (i, p) in self.ports.iter().enumerate() {
             let _ = writeln!(t, "\n[[ports]]");
             let _ = writeln!(t, "name = \"{}\"", p.name);
+            let tx: Vec<String> = self
+                .tx_queue_files(&p.name)
+                .iter()
+                .map(|f| format!(",tx_pcap={}", f.display()))
+                .collect();
             let _ = writeln!(
                 t,
-                "device = \"net_pcap{i},rx_pcap={},tx_pcap={}\"",
+                "device = \"net_pcap{i},rx_pcap={}{}\"",
                 p.rx.display(),
-                p.tx.display()
+                tx.concat()
             );
             let _ = writeln!(t, "mac = \"{}\"", mac_str(&p.mac));
             if let Some(mtu) = p.mtu {
                 let _ = writeln!(t, "mtu = {mtu}");
             }
         }
-        t.push_str("\n[workers]\nlcores = [1]\n\n[metrics]\nlisten = \"\"\n\n");
+        let workers: Vec<String> = self.workers.iter().map(u32::to_string).collect();
+        let _ = write!(
+            t,
+            "\n[workers]\nlcores = [{}]\n\n[metrics]\nlisten = \"\"\n\n",
+            workers.join(", ")
+        );
         t.push_str(&self.extra);
         t
     }
@@ -328,30 +418,39 @@ impl PcapSetup {
         path
     }
 
-    /// Writes the config, replays every rx pcap through napifwd
-    /// (`--until-idle`), requires exit 0 and a stats file.
-    pub fn replay(&self) -> Replay {
+    /// The arguments of `napifwd run` with this setup's config (written
+    /// now) and stats file, followed by `extra`.
+    pub fn run_args(&self, extra: &[&str]) -> Vec<std::ffi::OsString> {
         let config = self.write_config();
-        let stats_path = self.dir.join("stats.json");
-        let idle = UNTIL_IDLE_MS.to_string();
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "run".into(),
+            "--config".into(),
+            config.into(),
+            "--stats-json".into(),
+            self.stats_path().into(),
+            "--log-level".into(),
+            "info".into(),
+        ];
+        args.extend(extra.iter().map(Into::into));
+        args
+    }
+
+    pub fn stats_path(&self) -> PathBuf {
+        self.dir.join("stats.json")
+    }
+
+    /// Runs napifwd with `extra` arguments (holding the DPDK lock), requires
+    /// exit 0 and a stats file.
+    pub fn run_ok(&self, extra: &[&str]) -> Replay {
         let output = {
             let _guard = dpdk_lock();
-            napifwd(
-                [
-                    OsStr::new("run"),
-                    OsStr::new("--config"),
-                    config.as_os_str(),
-                    OsStr::new("--until-idle"),
-                    OsStr::new(&idle),
-                    OsStr::new("--stats-json"),
-                    stats_path.as_os_str(),
-                    OsStr::new("--log-level"),
-                    OsStr::new("info"),
-                ],
-                self.dir.path(),
-                RUN_TIMEOUT,
-            )
+            napifwd(self.run_args(extra), self.dir.path(), RUN_TIMEOUT)
         };
+        self.finish(output)
+    }
+
+    /// Checks a finished run: exit 0 and a stats file.
+    pub fn finish(&self, output: Output) -> Replay {
         assert_eq!(
             output.code(),
             Some(0),
@@ -359,28 +458,56 @@ impl PcapSetup {
             self.config_text(),
             output.describe()
         );
-        let stats =
-            Stats::read(&stats_path).unwrap_or_else(|e| panic!("{e}\n{}", output.describe()));
+        let stats = Stats::read(&self.stats_path())
+            .unwrap_or_else(|e| panic!("{e}\n{}", output.describe()));
         Replay { output, stats }
     }
 
-    /// The frames napifwd wrote on port `name`.
+    /// Replays every rx pcap through napifwd (`--until-idle`), requires
+    /// exit 0 and a stats file.
+    pub fn replay(&self) -> Replay {
+        self.run_ok(&["--until-idle", &UNTIL_IDLE_MS.to_string()])
+    }
+
+    /// The frames napifwd wrote on port `name` (a port with one TX queue).
     pub fn output(&self, name: &str) -> Vec<Vec<u8>> {
-        pcapio::read_pcap(&self.port_named(name).tx)
+        let files = self.tx_queue_files(name);
+        assert_eq!(files.len(), 1, "port {name} has several TX queues");
+        pcapio::read_pcap(&files[0])
+    }
+
+    /// The frames napifwd wrote on each TX queue of port `name`.
+    pub fn output_by_queue(&self, name: &str) -> Vec<Vec<Vec<u8>>> {
+        self.tx_queue_files(name)
+            .iter()
+            .map(|f| pcapio::read_pcap(f))
+            .collect()
     }
 }
 
 /// The `[eal]` section every DPDK test uses: two lcores, no hugepages, no
-/// shared files, no PCI probing (only the test's vdevs).
+/// shared files, no PCI probing (only the test's vdevs), 256 MB.
 pub fn eal_section() -> String {
-    "[eal]\n\
-     lcores = \"0-1\"\n\
-     main_lcore = 0\n\
-     no_huge = true\n\
-     memory_mb = 256\n\
-     in_memory = true\n\
-     args = [\"--no-pci\"]\n"
-        .to_owned()
+    eal_section_custom("0-1", 256)
+}
+
+/// [`eal_section`] for two workers sharing CPU 1 on a two-core machine
+/// (`"0@0,1@1,2@1"`), with 512 MB: a mempool per worker, and LPM6 tables,
+/// do not fit in 256.
+pub fn eal_section_two_workers() -> String {
+    eal_section_custom("0@0,1@1,2@1", 512)
+}
+
+pub fn eal_section_custom(lcores: &str, memory_mb: u32) -> String {
+    format!(
+        "[eal]\n\
+         lcores = \"{lcores}\"\n\
+         main_lcore = 0\n\
+         no_huge = true\n\
+         memory_mb = {memory_mb}\n\
+         in_memory = true\n\
+         args = [\"--no-pci\"]\n"
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -574,9 +701,24 @@ impl Stats {
             .map(|i| self.u64_at(&format!("/workers/{i}/lcore")))
             .collect();
         assert_eq!(got, lcores, "workers[].lcore");
+        // The per-worker fields of the contract (design.md section 3).
         for i in 0..workers.len() {
-            self.u64_at(&format!("/workers/{i}/id"));
-            self.u64_at(&format!("/workers/{i}/processed"));
+            assert_eq!(
+                self.u64_at(&format!("/workers/{i}/id")),
+                i as u64,
+                "workers[{i}].id"
+            );
+            for key in [
+                "processed",
+                "budget_exhausted",
+                "time_exhausted",
+                "rps_sent",
+                "rps_received",
+                "flow_limited",
+                "overload_transitions",
+            ] {
+                self.u64_at(&format!("/workers/{i}/{key}"));
+            }
         }
     }
 }
@@ -585,17 +727,11 @@ impl Stats {
 // comparing outputs
 
 /// Compares two frame lists and, on a mismatch, says where and how they
-/// differ (a hex dump of the first differing frame) instead of dumping both.
+/// differ instead of dumping both lists.
 pub fn assert_frames_eq(port: &str, got: &[Vec<u8>], want: &[Vec<u8>]) {
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         if g != w {
-            panic!(
-                "port {port}: frame {i} differs (got {} bytes, expected {} bytes)\n got: {}\nwant: {}",
-                g.len(),
-                w.len(),
-                hex(g),
-                hex(w)
-            );
+            panic!("port {port}: frame {i} differs\n{}", frame_diff(g, w));
         }
     }
     assert_eq!(
@@ -614,6 +750,37 @@ pub fn hex(b: &[u8]) -> String {
         .join(" ")
 }
 
+/// The first `n` bytes in hex, with the total length (frames can be 9 KB).
+pub fn hex_head(b: &[u8], n: usize) -> String {
+    if b.len() <= n {
+        format!("[{} bytes] {}", b.len(), hex(b))
+    } else {
+        format!("[{} bytes] {} ...", b.len(), hex(&b[..n]))
+    }
+}
+
+/// How `got` differs from `want`: lengths, the first differing offset, the
+/// bytes around it, and both frames' headers.
+pub fn frame_diff(got: &[u8], want: &[u8]) -> String {
+    let first = got
+        .iter()
+        .zip(want)
+        .position(|(g, w)| g != w)
+        .unwrap_or(got.len().min(want.len()));
+    let from = first.saturating_sub(8);
+    let window = |b: &[u8]| hex(&b[from.min(b.len())..(first + 24).min(b.len())]);
+    format!(
+        "  got {} bytes, expected {} bytes; first difference at offset {first}\n  \
+         got  @{from}: {}\n  want @{from}: {}\n  got  head: {}\n  want head: {}",
+        got.len(),
+        want.len(),
+        window(got),
+        window(want),
+        hex_head(got, 64),
+        hex_head(want, 64)
+    )
+}
+
 /// Checks that `got` is an interleaving of the `streams` (each stream's order
 /// kept): what one output port must show when several input ports feed it
 /// through one worker. Frames must be unique across streams.
@@ -623,13 +790,27 @@ pub fn assert_interleaving(port: &str, got: &[Vec<u8>], streams: &[&[Vec<u8>]]) 
         let s = (0..streams.len()).find(|&s| streams[s].get(heads[s]) == Some(g));
         match s {
             Some(s) => heads[s] += 1,
-            None => panic!(
-                "port {port}: frame {i} is not the next expected frame of any input stream\n got: {}\nnext expected: {:?}",
-                hex(g),
-                (0..streams.len())
-                    .map(|s| streams[s].get(heads[s]).map(|f| hex(f)))
-                    .collect::<Vec<_>>()
-            ),
+            None => {
+                let mut msg = format!(
+                    "port {port}: frame {i} is not the next expected frame of any input stream"
+                );
+                for (s, stream) in streams.iter().enumerate() {
+                    match stream.get(heads[s]) {
+                        Some(w) => {
+                            let _ = write!(
+                                msg,
+                                "\n vs. next of stream {s} (its frame {}):\n{}",
+                                heads[s],
+                                frame_diff(g, w)
+                            );
+                        }
+                        None => {
+                            let _ = write!(msg, "\n stream {s} is complete");
+                        }
+                    }
+                }
+                panic!("{msg}");
+            }
         }
     }
     for (s, stream) in streams.iter().enumerate() {
@@ -649,4 +830,62 @@ pub fn line_of(text: &str, needle: &str) -> usize {
         .position(|l| l.contains(needle))
         .unwrap_or_else(|| panic!("{needle:?} not in config text"))
         + 1
+}
+
+/// Checks the frames written on the TX queues of one port against `streams`
+/// (e.g. flows) that must each be handled by a single worker: every frame of
+/// every stream came out exactly once, all of a stream on one queue, in the
+/// stream's order, and nothing else came out. Frames must be unique.
+pub fn assert_streams_split_by_queue(
+    port: &str,
+    queues: &[Vec<Vec<u8>>],
+    streams: &[Vec<Vec<u8>>],
+) {
+    let mut index: HashMap<&[u8], (usize, usize)> = HashMap::new();
+    for (s, stream) in streams.iter().enumerate() {
+        for (i, f) in stream.iter().enumerate() {
+            assert!(index.insert(f, (s, i)).is_none(), "frames are not unique");
+        }
+    }
+    // stream -> (queue, next index)
+    let mut seen: Vec<Option<(usize, usize)>> = vec![None; streams.len()];
+    for (q, frames) in queues.iter().enumerate() {
+        for (n, f) in frames.iter().enumerate() {
+            let &(s, i) = index.get(f.as_slice()).unwrap_or_else(|| {
+                panic!(
+                    "port {port} queue {q} frame {n} is not an expected frame\n got: {}",
+                    hex_head(f, 64)
+                )
+            });
+            match seen[s] {
+                None => {
+                    assert_eq!(
+                        i, 0,
+                        "port {port} queue {q}: stream {s} starts at its frame {i}"
+                    );
+                    seen[s] = Some((q, 1));
+                }
+                Some((sq, next)) => {
+                    assert_eq!(
+                        sq, q,
+                        "port {port}: stream {s} came out on queues {sq} and {q} (one worker per stream)"
+                    );
+                    assert_eq!(
+                        i, next,
+                        "port {port} queue {q}: stream {s} frame {i} came out when frame {next} was due"
+                    );
+                    seen[s] = Some((q, next + 1));
+                }
+            }
+        }
+    }
+    for (s, stream) in streams.iter().enumerate() {
+        let got = seen[s].map_or(0, |(_, n)| n);
+        assert_eq!(
+            got,
+            stream.len(),
+            "port {port}: only {got} of the {} frames of stream {s} came out",
+            stream.len()
+        );
+    }
 }

@@ -1,0 +1,159 @@
+//! RPS steering of a received burst: Linux's `get_rps_cpu` +
+//! `enqueue_to_backlog`, batched.
+//!
+//! Each packet's flow hash picks a target through the rps map. Packets for
+//! this worker are forwarded inline when `local_fast_path` is on; the others
+//! are staged per target and enqueued with one burst call per target per
+//! poll, then the target is kicked once if it is parked. What a full
+//! backlog refuses is dropped by the producer and counted `backlog_full`; a
+//! flow over its share of a more-than-half-full backlog is dropped
+//! `flow_limit`. Per-flow order holds because a flow always arrives on one
+//! RX queue (one producer) and always maps to one target (one FIFO ring).
+
+use super::{forward, Io};
+use crate::dpdk::{cycles, Mbuf};
+use crate::drop_reason::DropReason;
+use crate::fwd::flow::FlowKey;
+
+/// Where the flow hash comes from (`rps.hash`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashSource {
+    /// The NIC's RSS hash when the PMD supplied one, else software.
+    Auto,
+    /// Always the software flow hash.
+    Software,
+}
+
+/// The flow hash of a packet: `skb_get_hash`'s role.
+#[inline(always)]
+fn flow_hash(m: &Mbuf, source: HashSource, symmetric: bool) -> u32 {
+    if source == HashSource::Auto {
+        if let Some(h) = m.rss_hash() {
+            return h;
+        }
+    }
+    match FlowKey::from_frame(m.data()) {
+        Some(k) => k.hash(symmetric),
+        None => 0,
+    }
+}
+
+impl Io {
+    /// Steers `self.burst` (fresh from RX) to its target workers.
+    #[inline(always)]
+    pub(super) fn steer_burst(&mut self) {
+        let Io {
+            id,
+            steering,
+            stage,
+            flow_limits,
+            counters,
+            burst,
+            local,
+            drops,
+            overload,
+            refused,
+            ..
+        } = self;
+        let Some(st) = steering.as_ref() else {
+            self.forward_burst();
+            return;
+        };
+        let now = cycles::rdtsc();
+        for m in burst.drain() {
+            let hash = flow_hash(&m, st.hash, st.symmetric);
+            let t = st.map.target(hash);
+            if let Some(ov) = overload.as_mut() {
+                let peer = st.peers.get(t).map(|p| &**p);
+                // XDP-like: judged at RX, before the packet costs anyone a
+                // backlog slot.
+                if ov.filter_applies(peer) && !ov.judge(&m, now) {
+                    forward::count_drop(counters, drops, m, DropReason::Filter);
+                    if let Some(n) = refused.get_mut(t) {
+                        *n += 1;
+                    }
+                    continue;
+                }
+                if t != *id && peer.is_some_and(|p| ov.refuses(p)) {
+                    forward::count_drop(counters, drops, m, DropReason::Overload);
+                    if let Some(n) = refused.get_mut(t) {
+                        *n += 1;
+                    }
+                    continue;
+                }
+            }
+            if t == *id && st.local_fast_path {
+                if let Err(m) = local.push(m) {
+                    // local holds at most one RX burst: cannot happen.
+                    forward::count_drop(counters, drops, m, DropReason::BacklogFull);
+                }
+                continue;
+            }
+            let (Some(Some(ring)), Some(stage)) = (st.backlogs.get(t), stage.get_mut(t)) else {
+                // The map only names workers that have a backlog, so this is
+                // unreachable; drop rather than panic.
+                forward::count_drop(counters, drops, m, DropReason::BacklogFull);
+                continue;
+            };
+            if let Some(fl) = flow_limits.get_mut(t) {
+                // skb_flow_limit, judged against the backlog as it will be
+                // once this burst's earlier packets for it are in.
+                let qlen = ring.count() + stage.len() as u32;
+                if fl.should_drop(hash, qlen, st.max_backlog) {
+                    forward::count_drop(counters, drops, m, DropReason::FlowLimit);
+                    continue;
+                }
+            }
+            if let Err(m) = stage.push(m) {
+                forward::count_drop(counters, drops, m, DropReason::BacklogFull);
+            }
+        }
+        drops.free_all();
+        for (t, n) in refused.iter_mut().enumerate() {
+            if *n > 0 {
+                if let Some(peer) = st.peers.get(t) {
+                    peer.refused
+                        .fetch_add(u64::from(*n), std::sync::atomic::Ordering::Relaxed);
+                }
+                *n = 0;
+            }
+        }
+        self.enqueue_staged();
+        if !self.local.is_empty() {
+            std::mem::swap(&mut self.burst, &mut self.local);
+            self.forward_burst();
+        }
+    }
+
+    /// One enqueue burst per target with staged packets; drops the rest.
+    #[inline(always)]
+    fn enqueue_staged(&mut self) {
+        let Some(st) = self.steering.as_ref() else {
+            return;
+        };
+        for (t, stage) in self.stage.iter_mut().enumerate() {
+            if stage.is_empty() {
+                continue;
+            }
+            let Some(Some(ring)) = st.backlogs.get(t) else {
+                let n = stage.len() as u64;
+                stage.free_all();
+                self.counters.drop_n(DropReason::BacklogFull, n);
+                continue;
+            };
+            let sent = ring.enqueue_burst(stage);
+            self.counters.rps_sent.add(sent as u64);
+            if !stage.is_empty() {
+                // netdev_max_backlog reached: tail drop, like enqueue_to_backlog.
+                self.counters
+                    .drop_n(DropReason::BacklogFull, stage.len() as u64);
+                stage.free_all();
+            }
+            if sent > 0 {
+                if let Some(peer) = st.peers.get(t) {
+                    peer.kick_if_parked();
+                }
+            }
+        }
+    }
+}

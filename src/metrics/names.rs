@@ -77,9 +77,9 @@ metrics! {
     WORKER_RPS_RECEIVED_PACKETS = Counter "napifwd_worker_rps_received_packets_total" ["worker"]
         "Packets the worker took from its own backlog (steered to it by RPS).";
     WORKER_FLOW_LIMITED_PACKETS = Counter "napifwd_worker_flow_limited_packets_total" ["worker"]
-        "Packets the flow limit dropped on enqueue to the worker's backlog.";
+        "Packets the worker dropped under the RPS flow limit when steering them (also counted as reason flow_limit).";
     WORKER_BACKLOG_PACKETS = Gauge "napifwd_worker_backlog_packets" ["worker"]
-        "Packets waiting in the worker's backlog ring when scraped.";
+        "Packets the worker found in its backlog ring at its last visit.";
     WORKER_BACKLOG_HIGH_WATER = Gauge "napifwd_worker_backlog_high_water_packets" ["worker"]
         "Highest backlog length the worker has seen since start.";
     WORKER_PARKS = Counter "napifwd_worker_parks_total" ["worker"]

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use serde::Serialize;
 
 use crate::drop_reason::DropReason;
+use crate::latency::{LatencyHistogram, LatencyReport};
 
 /// A counter with a single writer.
 #[derive(Debug, Default)]
@@ -92,6 +93,8 @@ pub struct WorkerCounters {
     pub overload_state: Counter,
     /// TSC ticks spent overloaded so far (gauge).
     pub overload_ticks: Counter,
+    /// RX-to-TX latency of forwarded packets.
+    pub latency: LatencyHistogram,
 }
 
 impl WorkerCounters {
@@ -142,6 +145,7 @@ impl WorkerCounters {
             defer_pending: self.defer_pending.get(),
             overloaded: self.overload_state.get() != 0,
             overload_seconds: crate::dpdk::cycles::tsc_to_secs(self.overload_ticks.get()),
+            latency: self.latency.snapshot().report(crate::dpdk::cycles::tsc_hz()),
         }
     }
 }
@@ -216,6 +220,8 @@ pub struct WorkerStats {
     pub overloaded: bool,
     /// Time spent overloaded.
     pub overload_seconds: f64,
+    /// RX-to-TX latency percentiles of the packets this worker sent.
+    pub latency: LatencyReport,
 }
 
 /// One port in the stats report (from the device's own counters).

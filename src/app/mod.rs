@@ -24,7 +24,7 @@ use reload::Reloader;
 use crate::config::{self, Config};
 use crate::dpdk::{
     self, cycles, lcore, os, Eal, MbufRing, Mempool, Port, PortSetup, RingConsumer, RingProducer,
-    RxQueue, TxQueue,
+    RxQueue, RxTscField, TxQueue,
 };
 use crate::overload::FilterCounters;
 use crate::stats::{Report, WorkerCounters};
@@ -78,6 +78,9 @@ pub enum RunError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The metrics endpoint could not start.
+    #[error("{0}")]
+    Metrics(#[from] crate::metrics::MetricsError),
     /// The accounting did not add up at exit: a bug, reported loudly.
     #[error("accounting error at exit: {0}")]
     Accounting(String),
@@ -157,6 +160,8 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report, RunError> {
             "napifwd: warning: cannot block signals ({e}); Ctrl-C will kill without a report"
         );
     }
+    // Bound before EAL init: a taken port fails fast, before any hugepage.
+    let metrics_listener = crate::metrics::MetricsListener::bind(&cfg.metrics.listen)?;
     let args = config::eal_args(cfg, "napifwd");
     let eal = Eal::init(&args).map_err(|source| RunError::Eal {
         hint: eal_hint(
@@ -176,7 +181,12 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report, RunError> {
         cfg.ports.len(),
         cfg.forward.mode
     );
+    let metrics = metrics_listener.and_then(|l| l.serve_or_warn(running.observer.clone()));
     supervise(opts, &mut running);
+    // Joined before the final report: no reader of the ports is left.
+    if let Some(m) = metrics {
+        m.stop();
+    }
     let report = stop(running)?;
     if let Some(path) = &opts.stats_json {
         let json = serde_json::to_string_pretty(&report).expect("report serialises");
@@ -324,6 +334,11 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
     let filter_counters: Vec<Arc<FilterCounters>> = (0..nworkers)
         .map(|_| Arc::new(FilterCounters::new(&cfg.overload.filter)))
         .collect();
+    let latency = if cfg.metrics.latency {
+        Some(RxTscField::register()?)
+    } else {
+        None
+    };
     let (reply_tx, replies) = crossbeam_channel::unbounded();
     let mut commands = Vec::with_capacity(nworkers);
 
@@ -371,6 +386,7 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
                 max_age_ticks: prm.free.max_age_ticks,
             },
             sched: shared.sched,
+            latency,
             counters: c.clone(),
             control: controls[w].clone(),
             inbox,

@@ -109,6 +109,9 @@ pub const DEFAULT_MAX_AGE_US: u64 = 1000;
 /// `metrics.listen`: loopback only; "" disables.
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9469";
 
+/// `metrics.latency`: on; costs a store at RX and a load at TX per packet.
+pub const DEFAULT_METRICS_LATENCY: bool = true;
+
 /// `log.level`.
 pub const DEFAULT_LOG_LEVEL: LogLevel = LogLevel::Info;
 
@@ -690,12 +693,16 @@ pub enum FreeMode {
 pub struct MetricsConfig {
     /// `ADDR:PORT` of the Prometheus endpoint; "" disables it.
     pub listen: String,
+    /// Measure packet latency: stamp each packet's mbuf with the TSC of its
+    /// RX burst and record the age at TX (`napifwd_packet_latency_seconds`).
+    pub latency: bool,
 }
 
 impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig {
             listen: DEFAULT_METRICS_LISTEN.to_owned(),
+            latency: DEFAULT_METRICS_LATENCY,
         }
     }
 }

@@ -27,7 +27,9 @@ use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::dpdk::{cycles, os, MbufBurst, RingConsumer, RingProducer, RxQueue, TxQueue};
+use crate::dpdk::{
+    cycles, os, MbufBurst, RingConsumer, RingProducer, RxQueue, RxTscField, TxQueue,
+};
 use crate::napi::{NapiBudget, RoundRobin, SourceKind};
 use crate::plan::Plan;
 use crate::rps::{FlowLimit, RpsMap};
@@ -258,6 +260,8 @@ pub struct WorkerSetup {
     pub free: FreeSetup,
     /// Scheduling class to run in (None: leave as EAL started it).
     pub sched: Option<os::SchedClass>,
+    /// Stamp packets at RX and record their latency at TX.
+    pub latency: Option<RxTscField>,
     /// Its counters (shared with readers).
     pub counters: Arc<WorkerCounters>,
     /// Its control block.
@@ -288,6 +292,7 @@ struct Io {
     per_packet_cycles: u64,
     overload: Option<OverloadState>,
     reclaim: Reclaim,
+    latency: Option<RxTscField>,
     budget: NapiBudget,
     idle: Idle,
     /// RX paused by the control plane (reload of the rps map or RX queues).
@@ -336,6 +341,7 @@ pub fn run(setup: WorkerSetup) -> i32 {
             .overload
             .map(|o| OverloadState::new(o, cycles::rdtsc())),
         reclaim: Reclaim::new(setup.id, setup.free, cycles::rdtsc()),
+        latency: setup.latency,
         budget: setup.budget,
         idle: setup.idle,
         rx_paused: false,
@@ -517,6 +523,13 @@ impl Io {
             }
             got += n as u32;
             self.counters.rx_packets.add(n as u64);
+            if let Some(field) = self.latency {
+                // One TSC read per RX burst: every packet of it shares the stamp.
+                let now = cycles::rdtsc();
+                for m in self.burst.as_mut_slice() {
+                    field.set(m, now);
+                }
+            }
             if self.steering.is_some() {
                 self.steer_burst();
             } else {
@@ -573,7 +586,7 @@ impl Io {
     fn flush_all(&mut self) {
         for p in 0..self.txbufs.len() {
             if !self.txbufs[p].is_empty() {
-                forward::flush(&mut self.tx, &mut self.txbufs, &self.counters, p);
+                forward::flush(&mut self.tx, &mut self.txbufs, &self.counters, self.latency, p);
             }
         }
         self.counters.tx_buffered.set(0);

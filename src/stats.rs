@@ -145,7 +145,10 @@ impl WorkerCounters {
             defer_pending: self.defer_pending.get(),
             overloaded: self.overload_state.get() != 0,
             overload_seconds: crate::dpdk::cycles::tsc_to_secs(self.overload_ticks.get()),
-            latency: self.latency.snapshot().report(crate::dpdk::cycles::tsc_hz()),
+            latency: self
+                .latency
+                .snapshot()
+                .report(crate::dpdk::cycles::tsc_hz()),
         }
     }
 }

@@ -296,9 +296,17 @@ pub fn families(r: &Report, ctx: &Context) -> Vec<MetricFamily> {
         &[],
         f64::from(u8::from(c.last_reload_successful)),
     );
-    global(names::CONFIG_LAST_RELOAD_SECONDS, &[], c.last_reload_unix_seconds as f64);
+    global(
+        names::CONFIG_LAST_RELOAD_SECONDS,
+        &[],
+        c.last_reload_unix_seconds as f64,
+    );
     global(names::CONFIG_RELOADS, &[], c.reloads_applied as f64);
-    global(names::CONFIG_RELOADS_REJECTED, &[], c.reloads_rejected as f64);
+    global(
+        names::CONFIG_RELOADS_REJECTED,
+        &[],
+        c.reloads_rejected as f64,
+    );
 
     let order = |f: &Family| names::ALL.iter().position(|d| d.name == f.def.name);
     out.sort_by_key(order);

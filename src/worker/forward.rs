@@ -117,13 +117,17 @@ fn record_latency(buf: &MbufBurst<BURST>, field: RxTscField, counters: &WorkerCo
             continue;
         }
         if run_len > 0 {
-            counters.latency.record_n(now.saturating_sub(run_stamp), run_len);
+            counters
+                .latency
+                .record_n(now.saturating_sub(run_stamp), run_len);
         }
         run_stamp = stamp;
         run_len = 1;
     }
     if run_len > 0 {
-        counters.latency.record_n(now.saturating_sub(run_stamp), run_len);
+        counters
+            .latency
+            .record_n(now.saturating_sub(run_stamp), run_len);
     }
 }
 

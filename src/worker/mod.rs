@@ -586,7 +586,13 @@ impl Io {
     fn flush_all(&mut self) {
         for p in 0..self.txbufs.len() {
             if !self.txbufs[p].is_empty() {
-                forward::flush(&mut self.tx, &mut self.txbufs, &self.counters, self.latency, p);
+                forward::flush(
+                    &mut self.tx,
+                    &mut self.txbufs,
+                    &self.counters,
+                    self.latency,
+                    p,
+                );
             }
         }
         self.counters.tx_buffered.set(0);

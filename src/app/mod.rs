@@ -375,6 +375,7 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             budget: prm.budget,
             idle: prm.idle,
             tx_drain_ticks,
+            drain_ticks: cycles::us_to_tsc(cfg.workers.drain_timeout_ms.saturating_mul(1000)),
             per_packet_cycles: prm.per_packet_cycles,
             overload: prm.overload,
             free: FreeSetup {

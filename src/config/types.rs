@@ -109,6 +109,9 @@ pub const DEFAULT_MAX_AGE_US: u64 = 1000;
 /// `metrics.listen`: loopback only; "" disables.
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9469";
 
+/// `workers.drain_timeout_ms`: a few seconds, as systemd's stop timeout is tens.
+pub const DEFAULT_DRAIN_TIMEOUT_MS: u64 = 3000;
+
 /// `metrics.latency`: on; costs a store at RX and a load at TX per packet.
 pub const DEFAULT_METRICS_LATENCY: bool = true;
 
@@ -245,6 +248,10 @@ pub struct WorkersConfig {
     /// Run workers SCHED_FIFO at this priority (1..=99); 0 = SCHED_OTHER.
     /// `overload.policy = "demote"` uses `overload.demote.fifo_priority`.
     pub fifo_priority: i32,
+    /// On SIGTERM/SIGINT: how long workers may take to finish their
+    /// backlogs, defer rings and TX buffers before what is left is dropped
+    /// (counted `shutdown`) and napifwd exits.
+    pub drain_timeout_ms: u64,
 }
 
 impl Default for WorkersConfig {
@@ -253,6 +260,7 @@ impl Default for WorkersConfig {
             lcores: DEFAULT_WORKER_LCORES.to_vec(),
             rx: Vec::new(),
             fifo_priority: 0,
+            drain_timeout_ms: DEFAULT_DRAIN_TIMEOUT_MS,
         }
     }
 }

@@ -30,6 +30,7 @@ use std::time::Duration;
 use crate::dpdk::{
     cycles, os, MbufBurst, RingConsumer, RingProducer, RxQueue, RxTscField, TxQueue,
 };
+use crate::drop_reason::DropReason;
 use crate::napi::{NapiBudget, RoundRobin, SourceKind};
 use crate::plan::Plan;
 use crate::rps::{FlowLimit, RpsMap};
@@ -252,6 +253,8 @@ pub struct WorkerSetup {
     pub idle: Idle,
     /// TX buffers older than this many TSC ticks are flushed.
     pub tx_drain_ticks: u64,
+    /// At stop, the backlog is forwarded for at most this many TSC ticks.
+    pub drain_ticks: u64,
     /// Benchmark-only synthetic cost per forwarded packet, in TSC cycles.
     pub per_packet_cycles: u64,
     /// The overload policy, when one is configured.
@@ -429,7 +432,7 @@ pub fn run(setup: WorkerSetup) -> i32 {
         }
     }
     // Phase 2 of the stop: nobody enqueues any more; finish what was accepted.
-    io.drain_backlog();
+    io.drain_backlog(cycles::rdtsc().wrapping_add(setup.drain_ticks));
     io.flush_all();
     io.reclaim.flush_all(cycles::rdtsc(), &c);
     0
@@ -579,8 +582,25 @@ impl Io {
     }
 
     /// Forwards everything left in the backlog (used at stop).
-    fn drain_backlog(&mut self) {
-        while self.poll_backlog(BURST as u32) > 0 {}
+    /// Forwards what is left in the backlog until it is empty or
+    /// `deadline` (TSC) passes; then drops the rest as `shutdown`.
+    fn drain_backlog(&mut self, deadline: u64) {
+        while self.poll_backlog(BURST as u32) > 0 {
+            if cycles::rdtsc() >= deadline {
+                break;
+            }
+        }
+        let Some(ring) = self.backlog.as_mut() else {
+            return;
+        };
+        loop {
+            let n = ring.dequeue_burst(&mut self.drops, BURST);
+            if n == 0 {
+                break;
+            }
+            self.counters.drop_n(DropReason::Shutdown, n as u64);
+            self.drops.free_all();
+        }
     }
 
     fn flush_all(&mut self) {

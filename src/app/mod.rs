@@ -150,6 +150,7 @@ struct Running {
     controls: Vec<Arc<WorkerControl>>,
     lcores: Vec<lcore::LaunchedLcore>,
     reloader: Reloader,
+    drain_timeout_ms: u64,
 }
 
 /// Runs the appliance until a signal, `--duration` or `--until-idle` stops
@@ -437,6 +438,7 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
         controls,
         lcores,
         reloader,
+        drain_timeout_ms: cfg.workers.drain_timeout_ms,
     })
 }
 
@@ -514,6 +516,15 @@ fn stop(r: Running) -> Result<Report, RunError> {
     }
     for c in &r.controls {
         c.request_stop();
+    }
+    // Phase 3 once every worker drained its backlog: nobody drops (and so
+    // defers) any more, the owners free their defer rings and return.
+    let deadline = Instant::now() + Duration::from_millis(r.drain_timeout_ms) + STOP_RX_TIMEOUT;
+    while !r.controls.iter().all(|c| c.drained()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    for c in &r.controls {
+        c.request_finish();
     }
     for l in r.lcores {
         let lc = l.lcore();

@@ -67,6 +67,11 @@ pub struct WorkerControl {
     refused: AtomicU64,
     /// Commands wait in the worker's inbox (checked once per round).
     pending: AtomicBool,
+    /// Stop phase 2 done: backlog drained, TX flushed; the worker now only
+    /// frees what others still defer to it, until `finish`.
+    drained: AtomicBool,
+    /// Stop phase 3: every worker is drained, nobody defers any more.
+    finish: AtomicBool,
     /// Kicked by producers and by the control plane.
     wake: os::EventFd,
 }
@@ -82,6 +87,8 @@ impl WorkerControl {
             overloaded: AtomicBool::new(false),
             refused: AtomicU64::new(0),
             pending: AtomicBool::new(false),
+            drained: AtomicBool::new(false),
+            finish: AtomicBool::new(false),
             wake: os::EventFd::new()?,
         })
     }
@@ -106,6 +113,18 @@ impl WorkerControl {
         self.stop_rx.store(true, Ordering::Release);
         self.stop.store(true, Ordering::Release);
         self.wake.kick();
+    }
+
+    /// True once the worker finished stop phase 2 (backlog drained, TX
+    /// flushed).
+    pub fn drained(&self) -> bool {
+        self.drained.load(Ordering::Acquire)
+    }
+
+    /// Stop phase 3: call once every worker is [`drained`](Self::drained);
+    /// the worker frees its defer ring a last time and returns.
+    pub fn request_finish(&self) {
+        self.finish.store(true, Ordering::Release);
     }
 
     /// Tells the worker a command is in its inbox (after sending it).
@@ -317,6 +336,7 @@ pub fn run(setup: WorkerSetup) -> i32 {
             // The control plane checked the permission before launching;
             // report rather than run in the wrong class.
             setup.control.rx_stopped.store(true, Ordering::Release);
+            setup.control.drained.store(true, Ordering::Release);
             return EXIT_SCHED_FAILED;
         }
     }
@@ -434,6 +454,13 @@ pub fn run(setup: WorkerSetup) -> i32 {
     // Phase 2 of the stop: nobody enqueues any more; finish what was accepted.
     io.drain_backlog(cycles::rdtsc().wrapping_add(setup.drain_ticks));
     io.flush_all();
+    // Phase 3: other workers may still be draining and dropping mbufs this
+    // worker owns into its defer ring; keep freeing until all are done.
+    ctl.drained.store(true, Ordering::Release);
+    while !ctl.finish.load(Ordering::Acquire) {
+        io.reclaim.flush_all(cycles::rdtsc(), &c);
+        std::thread::sleep(Duration::from_micros(50));
+    }
     io.reclaim.flush_all(cycles::rdtsc(), &c);
     0
 }

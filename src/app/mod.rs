@@ -331,7 +331,7 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
         backlog_capacity,
         controls: controls.clone(),
     };
-    let shared = params::shared(cfg, &fixed)?;
+    let shared = params::shared(cfg, &fixed, None)?;
     let filter_counters: Vec<Arc<FilterCounters>> = (0..nworkers)
         .map(|_| Arc::new(FilterCounters::new(&cfg.overload.filter)))
         .collect();
@@ -426,6 +426,7 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
         started: Instant::now(),
     });
     let reloader = Reloader {
+        plan: shared.plan.clone(),
         cfg: cfg.clone(),
         fixed,
         commands,

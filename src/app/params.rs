@@ -54,12 +54,22 @@ pub(super) struct Params {
 }
 
 /// Builds what all workers share: checks SCHED_FIFO permission, loads
-/// the BPF object, builds the plan.
-pub(super) fn shared(cfg: &Config, fixed: &Fixed) -> Result<Shared, RunError> {
+/// the BPF object, builds the plan — or reuses `plan` when given (a reload
+/// that leaves `[forward]` alone: rte_lpm's tables take 64 MiB, and two
+/// sets must fit in DPDK memory while a reload swaps them).
+pub(super) fn shared(
+    cfg: &Config,
+    fixed: &Fixed,
+    plan: Option<Arc<Plan>>,
+) -> Result<Shared, RunError> {
+    let plan = match plan {
+        Some(p) => p,
+        None => Arc::new(build_plan(cfg, &fixed.ports)?),
+    };
     Ok(Shared {
         sched: sched_class(cfg)?,
         bpf: load_bpf(cfg)?,
-        plan: Arc::new(build_plan(cfg, &fixed.ports)?),
+        plan,
     })
 }
 

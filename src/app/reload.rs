@@ -108,6 +108,8 @@ pub fn assignment_without(
 pub(super) struct Reloader {
     /// The config in effect.
     pub cfg: Config,
+    /// The plan in effect (reused when a reload leaves `[forward]` alone).
+    pub plan: Arc<crate::plan::Plan>,
     pub fixed: Fixed,
     pub commands: Vec<Sender<Command>>,
     pub replies: Receiver<Reply>,
@@ -157,7 +159,10 @@ impl Reloader {
                 restart.join(", ")
             ));
         }
-        let shared = params::shared(&new, &self.fixed).map_err(|e| e.to_string())?;
+        let reuse = (new.forward == self.cfg.forward).then(|| self.plan.clone());
+        let shared = params::shared(&new, &self.fixed, reuse).map_err(|e| {
+            format!("{e} (a route change builds new LPM tables beside the old ones: raise eal.memory_mb if DPDK ran out of memory)")
+        })?;
 
         let old_map: BTreeSet<usize> = rps_worker_ids(&self.cfg)
             .unwrap_or_default()
@@ -183,8 +188,15 @@ impl Reloader {
         let mut rx_pool: Vec<Option<RxQueue>> = Vec::new();
         if regroup {
             self.broadcast(|| Command::PauseRx);
-            self.await_n(n, |r| matches!(r, Reply::RxPaused(_)), |_| {})?;
-            self.wait_backlogs_empty()?;
+            let paused = self
+                .await_n(n, |r| matches!(r, Reply::RxPaused(_)), |_| {})
+                .and_then(|()| self.wait_backlogs_empty());
+            if let Err(e) = paused {
+                // Never leave RX paused: give up this reload, resume.
+                self.broadcast(|| Command::ResumeRx);
+                let _ = self.await_n(n, |r| matches!(r, Reply::RxResumed(_)), |_| {});
+                return Err(e);
+            }
             self.broadcast(|| Command::TakeRx);
             let mut taken = Vec::new();
             self.await_n(
@@ -261,6 +273,7 @@ impl Reloader {
             String::new()
         };
         self.cfg = new;
+        self.plan = shared.plan.clone();
         self.assignment = assignment;
         self.removed = removed;
         Ok(summary)

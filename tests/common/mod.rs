@@ -18,6 +18,7 @@
 
 pub mod packet;
 pub mod pcapio;
+pub mod rig;
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;

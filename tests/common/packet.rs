@@ -182,6 +182,27 @@ impl Ipv4 {
         self
     }
 
+    /// The TOS byte (DSCP in its upper six bits, ECN in the lower two).
+    pub fn with_tos(mut self, tos: u8) -> Self {
+        self.tos = tos;
+        self
+    }
+
+    /// A TCP datagram with these TCP flags (FIN = bit 0 ... CWR = bit 7)
+    /// instead of PSH|ACK; the TCP checksum is computed again.
+    pub fn with_tcp_flags(mut self, flags: u8) -> Self {
+        assert_eq!(
+            self.protocol, PROTO_TCP,
+            "with_tcp_flags on a non-TCP datagram"
+        );
+        self.payload[13] = flags;
+        self.payload[16..18].copy_from_slice(&[0, 0]);
+        let pseudo = pseudo_header_v4(&self.src, &self.dst, PROTO_TCP, self.payload.len());
+        let c = !ones_complement_sum(&self.payload, u32::from(ones_complement_sum(&pseudo, 0)));
+        self.payload[16..18].copy_from_slice(&c.to_be_bytes());
+        self
+    }
+
     /// The header (options included) with its checksum field filled in.
     pub fn header(&self) -> Vec<u8> {
         let ihl = self.ihl.unwrap_or(5 + (self.options.len() / 4) as u8);

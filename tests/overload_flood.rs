@@ -1,0 +1,683 @@
+//! The overload policy under a flood (issue 4), on this 2-core machine.
+//!
+//! The rig: worker A (lcore 1, CPU 0, with the main lcore) polls a
+//! `net_pcap,infinite_rx=1` source replaying a mix of 5% control (BGP: TCP
+//! port 179, and ICMP echo) and 95% bulk UDP, and steers every flow to
+//! worker B (lcore 2, CPU 1, `rps.workers = [2]`), which the benchmark-only
+//! `bench.per_packet_cycles` slows so the flood is well over twice what it
+//! can forward. Control is routed to sink port "ctl", bulk to sink port
+//! "bulk" (both `net_null`), so the delivered count of each class is the
+//! sink's `tx_packets`; the offered count of each class follows from
+//! `rx_packets` and the pcap (the PMD replays it in a cycle).
+//!
+//! The policy `none` is the baseline (measured once per test binary): both
+//! classes lose alike. `filter` (TOML rules or an eBPF object built here
+//! with clang) must keep control; `drop` counts its drops `overload`;
+//! `demote` must leave a CPU-bound competitor on B's CPU a real share, where
+//! `none` with SCHED_FIFO workers starves it. Numbers are printed
+//! (`--nocapture`) for the record.
+//!
+//! The machine is shared and noisy: assertions have margins, and each
+//! flood lasts a few seconds.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::packet::*;
+use common::rig::{self, Rig};
+use common::*;
+use serde_json::Value;
+
+/// Synthetic cost per packet on worker B: with it B forwards roughly a
+/// third of what A receives (debug build; a release build is faster on
+/// both sides and the ratio holds).
+const PER_PACKET_CYCLES: u64 = 1000;
+/// Seconds each flood lasts.
+const FLOOD_SECS: &str = "3";
+/// Frames in one cycle of the mix.
+const MIX_LEN: usize = 2000;
+
+const SRC_MAC: &str = "02:00:00:00:00:0a";
+const PEER: &str = "02:00:00:00:99:01";
+
+/// What a frame of the mix is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Bgp,
+    Icmp,
+    Bulk,
+}
+
+/// One cycle of the mix: per 100 frames, 4 BGP segments (TCP to port 179,
+/// 8 sessions) and 1 ICMP echo to 198.18.0.0/16, and 95 UDP datagrams
+/// (many flows) to 198.19.0.0/16.
+fn mix() -> (Vec<Vec<u8>>, Vec<Class>) {
+    let mut frames = Vec::with_capacity(MIX_LEN);
+    let mut classes = Vec::with_capacity(MIX_LEN);
+    for i in 0..MIX_LEN {
+        let k = i % 100;
+        let round = (i / 100) as u16;
+        let (ip, class) = match k {
+            0 | 25 | 50 | 75 => {
+                let session = (round + k as u16) % 8;
+                let src = format!("192.0.2.{}", 1 + session);
+                let ip = Ipv4::tcp(&src, "198.18.1.1", 40_000 + session, 179, i as u32, b"bgp");
+                (ip, Class::Bgp)
+            }
+            10 => (
+                Ipv4::icmp_echo("192.0.2.100", "198.18.2.1", 7, round, b"ping"),
+                Class::Icmp,
+            ),
+            _ => {
+                let src = format!("203.0.113.{}", 1 + i % 50);
+                let dst = format!("198.19.{}.{}", i % 7, 1 + i % 200);
+                let ip = Ipv4::udp(
+                    &src,
+                    &dst,
+                    1024 + (i % 512) as u16,
+                    9,
+                    &filler(i as u32, 18),
+                );
+                (ip, Class::Bulk)
+            }
+        };
+        frames.push(Frame::ipv4(mac(SRC_MAC), mac(PEER), &ip).bytes());
+        classes.push(class);
+    }
+    (frames, classes)
+}
+
+/// How many frames of each class the first `rx` frames of the endless
+/// replay of `classes` hold: (bgp, icmp, bulk).
+fn offered(classes: &[Class], rx: u64) -> (u64, u64, u64) {
+    let len = classes.len() as u64;
+    let count = |c: Class, upto: usize| classes[..upto].iter().filter(|&&x| x == c).count() as u64;
+    let (full, rem) = (rx / len, (rx % len) as usize);
+    let n = |c| full * count(c, classes.len()) + count(c, rem);
+    (n(Class::Bgp), n(Class::Icmp), n(Class::Bulk))
+}
+
+/// The flood config: `policy` is the whole `[overload]` part, `workers`
+/// goes into `[workers]` (e.g. `fifo_priority = 10`). `source` is the
+/// source port's device.
+fn flood_config(source: &str, workers: &str, rps: &str, policy: &str) -> String {
+    format!(
+        "{eal}\n\
+         [[ports]]\nname = \"src\"\ndevice = \"{source}\"\nmac = \"{SRC_MAC}\"\n\n\
+         [[ports]]\nname = \"ctl\"\ndevice = \"net_null0,no-rx=1\"\n\n\
+         [[ports]]\nname = \"bulk\"\ndevice = \"net_null1,no-rx=1\"\n\n\
+         [workers]\nlcores = [1, 2]\n{workers}\n\n\
+         [[workers.rx]]\nport = \"src\"\nqueue = 0\nlcore = 1\n\n\
+         [rps]\nenabled = true\nworkers = [2]\nhash = \"software\"\n{rps}\n\n\
+         [bench]\nper_packet_cycles = {PER_PACKET_CYCLES}\n\n\
+         [forward]\nmode = \"l3\"\n\n\
+         [[forward.routes]]\nprefix = \"198.18.0.0/16\"\nport = \"ctl\"\n\
+         next_hop_mac = \"02:00:00:00:00:c1\"\n\n\
+         [[forward.routes]]\nprefix = \"198.19.0.0/16\"\nport = \"bulk\"\n\
+         next_hop_mac = \"02:00:00:00:00:b1\"\n\n\
+         [metrics]\nlisten = \"\"\n\n\
+         {policy}\n",
+        eal = eal_section_custom("0@0,1@0,2@1", 512),
+    )
+}
+
+/// A rig whose source replays the mix forever.
+fn flood_rig(name: &str, workers: &str, policy: &str) -> (Rig, Vec<Class>) {
+    let mut rig = Rig::new(name);
+    let classes = setup_flood(&mut rig, workers, policy);
+    (rig, classes)
+}
+
+/// Writes the mix into `rig`'s dir and its flood config into `rig`.
+fn setup_flood(rig: &mut Rig, workers: &str, policy: &str) -> Vec<Class> {
+    let (frames, classes) = mix();
+    let pcap = rig.dir.join("mix.pcap");
+    pcapio::write_pcap(&pcap, &frames);
+    let source = format!("net_pcap0,rx_pcap={},infinite_rx=1", pcap.display());
+    rig.config = flood_config(&source, workers, "", policy);
+    classes
+}
+
+/// What one flood did.
+#[derive(Debug, Clone)]
+struct Flood {
+    policy: String,
+    stats: Stats,
+    rx: u64,
+    bgp_in: u64,
+    icmp_in: u64,
+    ctl_in: u64,
+    bulk_in: u64,
+    ctl_out: u64,
+    bulk_out: u64,
+}
+
+impl Flood {
+    fn from_stats(policy: &str, stats: Stats, classes: &[Class]) -> Flood {
+        let rx = stats.total("rx_packets");
+        let (bgp_in, icmp_in, bulk_in) = offered(classes, rx);
+        let f = Flood {
+            policy: policy.to_owned(),
+            rx,
+            bgp_in,
+            icmp_in,
+            ctl_in: bgp_in + icmp_in,
+            bulk_in,
+            ctl_out: stats.port("ctl", "tx_packets"),
+            bulk_out: stats.port("bulk", "tx_packets"),
+            stats,
+        };
+        // The model of the offered load must hold: no class can come out
+        // more often than it went in.
+        assert!(
+            f.ctl_out <= f.ctl_in && f.bulk_out <= f.bulk_in,
+            "more out than in: {f}"
+        );
+        assert!(f.ctl_in > 1000, "the flood was too short: {f}");
+        f
+    }
+
+    fn ctl_ratio(&self) -> f64 {
+        self.ctl_out as f64 / self.ctl_in as f64
+    }
+
+    fn bulk_ratio(&self) -> f64 {
+        self.bulk_out as f64 / self.bulk_in as f64
+    }
+
+    fn b(&self, key: &str) -> u64 {
+        self.stats.u64_at(&format!("/workers/1/{key}"))
+    }
+
+    /// The invariants of every flood: balanced totals, sinks agree, no
+    /// leak, the right policy reported.
+    fn assert_sound(&self) {
+        let st = &self.stats;
+        st.assert_balanced();
+        st.assert_ports_consistent(&["src", "ctl", "bulk"]);
+        st.assert_no_mbuf_leak();
+        assert_eq!(
+            st.json.pointer("/overload/policy").and_then(Value::as_str),
+            Some(self.policy.as_str()),
+            "overload.policy in the stats"
+        );
+        // A steers, B forwards.
+        assert_eq!(st.u64_at("/workers/0/processed"), 0, "worker A processed");
+        assert_eq!(st.u64_at("/workers/1/rx_packets"), 0, "worker B polled RX");
+    }
+}
+
+impl std::fmt::Display for Flood {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "policy {}: rx {} | control {}/{} delivered ({:.2}%) | bulk {}/{} ({:.2}%) | drops {:?} \
+             | B: processed {} transitions {} overloaded_s {:.3}",
+            self.policy,
+            self.rx,
+            self.ctl_out,
+            self.ctl_in,
+            100.0 * self.ctl_ratio(),
+            self.bulk_out,
+            self.bulk_in,
+            100.0 * self.bulk_ratio(),
+            self.stats.drops(),
+            self.b("processed"),
+            self.b("overload_transitions"),
+            self.stats
+                .json
+                .pointer("/workers/1/overload_seconds")
+                .and_then(Value::as_f64)
+                .unwrap_or(f64::NAN),
+        )
+    }
+}
+
+fn flood(name: &str, policy_name: &str, workers: &str, policy: &str) -> Flood {
+    let (rig, classes) = flood_rig(name, workers, policy);
+    let r = rig.run_ok(&["--duration", FLOOD_SECS]);
+    let f = Flood::from_stats(policy_name, r.stats, &classes);
+    eprintln!("{f}");
+    f
+}
+
+/// The `none` baseline, measured once per test binary.
+fn baseline() -> &'static Flood {
+    static NONE: OnceLock<Flood> = OnceLock::new();
+    NONE.get_or_init(|| flood("flood_none", "none", "", "[overload]\npolicy = \"none\"\n"))
+}
+
+/// The exit dwell the filter and drop floods use. Worker A shares CPU 0
+/// with the control plane and, on a shared machine, with whatever else
+/// runs: descheduled for longer than `exit_after_us` (default 10 ms) it
+/// offers nothing, the detector rightly sees the flood end, and re-entering
+/// costs `enter_after_us` of tail drops for control and bulk alike. 100 ms
+/// keeps the test about the policy rather than about the neighbours.
+const EXIT_AFTER_US: u64 = 100_000;
+
+#[test]
+fn flood_none_loses_control_and_bulk_alike() {
+    let f = baseline();
+    f.assert_sound();
+    let delivered = (f.ctl_out + f.bulk_out) as f64 / f.rx as f64;
+    assert!(
+        delivered <= 0.5,
+        "rig premise: the flood must be at least twice what worker B forwards; B delivered \
+         {:.1}% of it\n{f}",
+        100.0 * delivered
+    );
+    let (c, b) = (f.ctl_ratio(), f.bulk_ratio());
+    assert!(
+        (c - b).abs() <= 0.05 + 0.15 * b,
+        "policy none must not favour a class: control {:.2}% vs bulk {:.2}%",
+        100.0 * c,
+        100.0 * b
+    );
+    let drops = f.stats.drops();
+    assert!(
+        drops.keys().all(|r| r == "backlog_full"),
+        "policy none only tail-drops: {drops:?}"
+    );
+    assert!(
+        f.stats.drop_count("backlog_full") > 0,
+        "no tail drop under a flood"
+    );
+}
+
+/// What `filter` must achieve, whichever judge it uses.
+fn assert_filter_keeps_control(f: &Flood) {
+    let none = baseline();
+    eprintln!("baseline {none}");
+    f.assert_sound();
+    let st = &f.stats;
+    let filtered = st.drop_count("filter");
+    let full = st.drop_count("backlog_full");
+    let drops = st.drops();
+    assert!(
+        drops.keys().all(|r| r == "filter" || r == "backlog_full"),
+        "filter: unexpected drop reasons {drops:?}"
+    );
+    assert!(
+        f.b("overload_transitions") >= 1,
+        "worker B never entered overload under the flood\n{f}"
+    );
+    assert!(
+        filtered * 2 >= f.bulk_in,
+        "the filter dropped {filtered} of {} bulk packets\n{f}",
+        f.bulk_in
+    );
+    // The filter itself must never drop control: what control lost, it
+    // lost to the tail drop while the detector entered overload.
+    let ctl_lost = f.ctl_in - f.ctl_out;
+    assert!(
+        ctl_lost <= full,
+        "{ctl_lost} control packets lost but only {full} backlog_full drops: the filter \
+         dropped control\n{f}"
+    );
+    assert!(
+        f.ctl_ratio() >= 0.95,
+        "control delivered {:.2}% under filter (issue 4 aims at 99.9%)\n{f}\nbaseline {none}",
+        100.0 * f.ctl_ratio()
+    );
+    assert!(
+        f.ctl_ratio() >= none.ctl_ratio() + 0.3,
+        "filter delivered control {:.2}%, none {:.2}%",
+        100.0 * f.ctl_ratio(),
+        100.0 * none.ctl_ratio()
+    );
+    assert!(
+        f.bulk_ratio() <= none.bulk_ratio() / 2.0,
+        "filter let bulk through at {:.2}%, none at {:.2}%",
+        100.0 * f.bulk_ratio(),
+        100.0 * none.bulk_ratio()
+    );
+}
+
+const FILTER_RULES: &str = "[overload.filter]\ndefault_action = \"drop\"\n\n\
+    [[overload.filter.rules]]\nname = \"keep-bgp\"\nproto = \"tcp\"\ndst_port = 179\n\
+    action = \"pass\"\n\n\
+    [[overload.filter.rules]]\nname = \"keep-icmp\"\nproto = \"icmp\"\naction = \"pass\"\n";
+
+fn rule(st: &Stats, i: usize) -> (String, u64, u64) {
+    let name = st
+        .json
+        .pointer(&format!("/overload/rules/{i}/name"))
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no overload.rules[{i}].name\n{:#}", st.json))
+        .to_owned();
+    (
+        name,
+        st.u64_at(&format!("/overload/rules/{i}/matched")),
+        st.u64_at(&format!("/overload/rules/{i}/dropped")),
+    )
+}
+
+#[test]
+fn flood_filter_rules_keep_control() {
+    let policy = format!(
+        "[overload]\npolicy = \"filter\"\nexit_after_us = {EXIT_AFTER_US}\n\n{FILTER_RULES}"
+    );
+    let f = flood("flood_filter_rules", "filter", "", &policy);
+    assert_filter_keeps_control(&f);
+    let st = &f.stats;
+    let rules: Vec<(String, u64, u64)> = (0..3).map(|i| rule(st, i)).collect();
+    eprintln!("rules: {rules:?}");
+    let names: Vec<&str> = rules.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(
+        names,
+        ["keep-bgp", "keep-icmp", "default"],
+        "overload.rules"
+    );
+    assert!(
+        st.json.pointer("/overload/rules/3").is_none(),
+        "more rules than configured"
+    );
+    let (bgp, icmp, dflt) = (&rules[0], &rules[1], &rules[2]);
+    assert_eq!(bgp.2, 0, "keep-bgp dropped packets");
+    assert_eq!(icmp.2, 0, "keep-icmp dropped packets");
+    assert!(
+        bgp.1 > 0 && icmp.1 > 0,
+        "a keep rule never matched: {rules:?}"
+    );
+    assert!(
+        bgp.1 <= f.bgp_in,
+        "keep-bgp matched more than the BGP offered"
+    );
+    assert!(
+        icmp.1 <= f.icmp_in,
+        "keep-icmp matched more than the ICMP offered"
+    );
+    assert_eq!(dflt.1, dflt.2, "default action is drop: matched == dropped");
+    assert_eq!(
+        dflt.2,
+        st.drop_count("filter"),
+        "default rule drops != totals.dropped_by_reason.filter"
+    );
+    // Judged packets are a subset of what was received, and no judged
+    // bulk packet passed (the default drops).
+    assert!(bgp.1 + icmp.1 + dflt.1 <= f.rx);
+    assert!(dflt.1 <= f.bulk_in);
+}
+
+/// Builds `conf/overload-filter-bpf.c` (or `source`) with clang into `dir`.
+fn build_bpf(source: &Path, dir: &Path, name: &str) -> String {
+    let obj = dir.join(name);
+    let out = Command::new("clang")
+        .args(["-O2", "-target", "bpf", "-c"])
+        .arg(source)
+        .arg("-o")
+        .arg(&obj)
+        .output()
+        .expect("run clang (scripts/deps.sh installs it)");
+    assert!(
+        out.status.success(),
+        "clang -target bpf failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    obj.display().to_string()
+}
+
+fn example_bpf_source() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/overload-filter-bpf.c")
+}
+
+#[test]
+fn flood_filter_ebpf_object_keeps_control() {
+    let mut rig = Rig::new("flood_filter_bpf");
+    let obj = build_bpf(&example_bpf_source(), rig.dir.path(), "filter.o");
+    let policy = format!(
+        "[overload]\npolicy = \"filter\"\nexit_after_us = {EXIT_AFTER_US}\n\n\
+         [overload.filter]\nbpf_object = \"{obj}\"\n"
+    );
+    let classes = setup_flood(&mut rig, "", &policy);
+    let r = rig.run_ok(&["--duration", FLOOD_SECS]);
+    let f = Flood::from_stats("filter", r.stats, &classes);
+    eprintln!("{f}");
+    assert_filter_keeps_control(&f);
+}
+
+#[test]
+fn flood_drop_counts_overload_drops_and_balances() {
+    let policy = format!("[overload]\npolicy = \"drop\"\nexit_after_us = {EXIT_AFTER_US}\n");
+    let f = flood("flood_drop", "drop", "", &policy);
+    f.assert_sound();
+    let st = &f.stats;
+    let drops = st.drops();
+    assert!(
+        drops.keys().all(|r| r == "overload" || r == "backlog_full"),
+        "drop: unexpected drop reasons {drops:?}"
+    );
+    assert!(
+        st.drop_count("overload") > 0,
+        "policy drop under a flood dropped nothing as overload\n{f}"
+    );
+    assert_eq!(
+        st.u64_at("/workers/0/dropped_by_reason/overload"),
+        st.drop_count("overload"),
+        "the producer (worker A) counts overload drops"
+    );
+    assert!(
+        f.b("overload_transitions") >= 1,
+        "B never entered overload\n{f}"
+    );
+    // Drop is class-blind.
+    let (c, b) = (f.ctl_ratio(), f.bulk_ratio());
+    assert!(
+        (c - b).abs() <= 0.05 + 0.15 * b,
+        "drop favoured a class: control {:.2}% bulk {:.2}%",
+        100.0 * c,
+        100.0 * b
+    );
+}
+
+/// The drop policy is meant to keep the latency of accepted packets
+/// bounded ("finish what it already accepted before pulling new RX work"),
+/// not to stop an overloaded worker from working: under a sustained flood
+/// it should still forward a good part of what it can.
+#[test]
+fn flood_drop_keeps_the_overloaded_worker_forwarding() {
+    let none = baseline();
+    let policy = format!("[overload]\npolicy = \"drop\"\nexit_after_us = {EXIT_AFTER_US}\n");
+    let f = flood("flood_drop_goodput", "drop", "", &policy);
+    f.assert_sound();
+    let (got, base) = (f.b("processed"), none.b("processed"));
+    let busy = |fl: &Flood| {
+        let b = fl.b("busy_cycles") as f64;
+        b / (b + fl.b("idle_cycles") as f64)
+    };
+    eprintln!(
+        "drop goodput: B processed {got} vs {base} under none; B busy {:.1}% vs {:.1}%",
+        100.0 * busy(&f),
+        100.0 * busy(none)
+    );
+    assert!(
+        got * 2 >= base,
+        "under policy drop, overloaded worker B forwarded {got} packets in {FLOOD_SECS} s, \
+         under none {base}: B sat idle ({:.1}% busy) while the producer dropped {} packets \
+         as overload\n{f}\nbaseline {none}",
+        100.0 * busy(&f),
+        f.stats.drop_count("overload")
+    );
+}
+
+#[test]
+fn flood_demote_leaves_a_competitor_its_share() {
+    const WINDOW_S: f64 = 2.0;
+    const B_CPU: u32 = 1;
+    let solo = {
+        let _quiet = dpdk_lock();
+        rig::competitor(B_CPU, WINDOW_S)
+    };
+    let mut runs = Vec::new();
+    for (name, workers, policy, want_policy) in [
+        (
+            "flood_none_fifo",
+            "fifo_priority = 10",
+            "[overload]\npolicy = \"none\"\n",
+            rig::SCHED_FIFO,
+        ),
+        (
+            "flood_demote",
+            "",
+            "[overload]\npolicy = \"demote\"\n\n[overload.demote]\nfifo_priority = 10\n",
+            rig::SCHED_OTHER,
+        ),
+    ] {
+        let (rig, classes) = flood_rig(name, workers, policy);
+        let (guard, running) = rig.spawn(&["--duration", "60"]);
+        let b = rig::wait_for_worker(&running, 1);
+        let pid = running.pid();
+        // The flood is on and B is where the policy puts it: SCHED_FIFO
+        // for none + FIFO; demoted to SCHED_OTHER (overloaded) for demote,
+        // after it started as SCHED_FIFO and ran for a while.
+        let start_cpu = rig::thread_cpu_ns(pid, b).unwrap_or(0);
+        rig::wait_for(
+            &format!("{name}: worker B running in policy {want_policy}"),
+            Duration::from_secs(20),
+            || {
+                let ran = rig::thread_cpu_ns(pid, b)? - start_cpu;
+                (ran >= 50_000_000 && rig::thread_policy(pid, b)? == want_policy).then_some(())
+            },
+        );
+        let t = Instant::now();
+        let progress = rig::competitor(B_CPU, WINDOW_S);
+        let window = t.elapsed();
+        running.signal("TERM");
+        let out = running.wait(RUN_TIMEOUT);
+        drop(guard);
+        let r = rig.finish(out);
+        let f = Flood::from_stats(name, r.stats, &classes);
+        eprintln!("{f}");
+        eprintln!(
+            "{name}: competitor on CPU {B_CPU}: {progress} iterations in {window:?} \
+             ({:.1}% of solo {solo})",
+            100.0 * progress as f64 / solo as f64
+        );
+        f.stats.assert_balanced();
+        f.stats.assert_no_mbuf_leak();
+        runs.push((f, progress));
+    }
+    let (fifo, demote) = (runs[0].1, runs[1].1);
+    assert!(
+        runs[1].0.b("overload_transitions") >= 1,
+        "demote: B never entered overload"
+    );
+    assert!(
+        fifo * 2 < solo,
+        "rig premise: a SCHED_FIFO poller on CPU {B_CPU} should starve the competitor; it got \
+         {fifo} of solo {solo}"
+    );
+    assert!(
+        demote * 10 >= solo * 3,
+        "demote: the competitor got {demote} iterations, {:.1}% of its solo {solo} \
+         (issue 4 aims at >= 30%); none + FIFO {fifo}",
+        100.0 * demote as f64 / solo as f64
+    );
+    assert!(
+        demote >= fifo * 3,
+        "demote ({demote}) is not clearly better for the competitor than none + FIFO ({fifo})"
+    );
+}
+
+/// A finite flood (the pcap read once): the detector enters overload, and
+/// leaves it once the flood is over; at exit nothing is overloaded, and the
+/// time spent overloaded ends with the flood (+ `exit_after_us` + slack).
+fn transitions_clear(policy_name: &str, policy: &str) {
+    const UNTIL_IDLE_MS: u64 = 1000;
+    const REPEAT: usize = 100;
+    let mut rig = Rig::new(&format!("flood_finite_{policy_name}"));
+    let (frames, _) = mix();
+    let many: Vec<Vec<u8>> = frames
+        .iter()
+        .cycle()
+        .take(MIX_LEN * REPEAT)
+        .cloned()
+        .collect();
+    let pcap = rig.dir.join("finite.pcap");
+    pcapio::write_pcap(&pcap, &many);
+    let source = format!("net_pcap0,rx_pcap={}", pcap.display());
+    rig.config = flood_config(&source, "", "", policy);
+    let r = rig.run_ok(&["--until-idle", &UNTIL_IDLE_MS.to_string()]);
+    let st = &r.stats;
+    st.assert_balanced();
+    st.assert_no_mbuf_leak();
+    assert_eq!(
+        st.total("rx_packets"),
+        many.len() as u64,
+        "every frame read once"
+    );
+    let uptime = st
+        .json
+        .pointer("/uptime_seconds")
+        .and_then(Value::as_f64)
+        .expect("uptime_seconds");
+    let workers = st
+        .json
+        .pointer("/workers")
+        .and_then(Value::as_array)
+        .expect("workers");
+    for (i, w) in workers.iter().enumerate() {
+        assert_eq!(
+            w.get("overloaded").and_then(Value::as_bool),
+            Some(false),
+            "{policy_name}: workers[{i}] still overloaded after the flood\n{:#}",
+            st.json
+        );
+        let t = w
+            .get("overload_transitions")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        assert_eq!(
+            t % 2,
+            0,
+            "{policy_name}: workers[{i}] odd transitions {t} but not overloaded"
+        );
+    }
+    assert_eq!(st.u64_at("/overload/workers_overloaded"), 0);
+    let t = st.u64_at("/workers/1/overload_transitions");
+    let secs = st
+        .json
+        .pointer("/workers/1/overload_seconds")
+        .and_then(Value::as_f64)
+        .expect("overload_seconds");
+    eprintln!(
+        "{policy_name}: finite flood of {} packets: B transitions {t}, overloaded {secs:.3} s, \
+         uptime {uptime:.3} s, drops {:?}",
+        many.len(),
+        st.drops()
+    );
+    assert!(
+        t >= 2,
+        "{policy_name}: B never went into overload and back ({t} transitions)"
+    );
+    // The run stops UNTIL_IDLE_MS after the last packet arrived: the flood
+    // ended before uptime - UNTIL_IDLE_MS.
+    let flood_end = uptime - UNTIL_IDLE_MS as f64 / 1000.0;
+    assert!(
+        secs <= flood_end + 0.01 + 0.3,
+        "{policy_name}: B was overloaded {secs:.3} s but the flood ended by {flood_end:.3} s \
+         into the run: it left overload late"
+    );
+}
+
+#[test]
+fn finite_flood_transitions_clear_none() {
+    transitions_clear("none", "[overload]\npolicy = \"none\"\n");
+}
+
+#[test]
+fn finite_flood_transitions_clear_drop() {
+    transitions_clear("drop", "[overload]\npolicy = \"drop\"\n");
+}
+
+#[test]
+fn finite_flood_transitions_clear_filter() {
+    transitions_clear(
+        "filter",
+        &format!("[overload]\npolicy = \"filter\"\n\n{FILTER_RULES}"),
+    );
+}

@@ -562,10 +562,38 @@ pub fn exited_ok(out: &Output, stats: Option<Value>) -> Value {
     assert_eq!(
         out.code(),
         Some(0),
-        "napifwd exit status\n{}",
-        out.describe()
+        "napifwd exit status\n{}\n{}",
+        out.describe(),
+        stats.as_ref().map(summary).unwrap_or_default()
     );
     stats.unwrap_or_else(|| panic!("no --stats-json written\n{}", out.describe()))
+}
+
+/// The accounting-related parts of a report, one line each.
+pub fn summary(v: &Value) -> String {
+    let mut s = format!(
+        "--- report summary ---\ntotals: {}\nmempools: {}\n",
+        v["totals"], v["mempools"]
+    );
+    for (i, w) in v["workers"].as_array().into_iter().flatten().enumerate() {
+        let _ = writeln!(
+            s,
+            "worker {i}: rx {} processed {} tx {} drops {} rps_sent {} rps_received {} \
+             deferred_sent {} deferred_freed {} defer_overflow {} defer_flushes {} defer_pending {}",
+            w["rx_packets"],
+            w["processed"],
+            w["tx_packets"],
+            w["dropped_by_reason"],
+            w["rps_sent"],
+            w["rps_received"],
+            w["deferred_sent"],
+            w["deferred_freed"],
+            w["defer_overflow"],
+            w["defer_flushes"],
+            w["defer_pending"]
+        );
+    }
+    s
 }
 
 // ---------------------------------------------------------------------------

@@ -476,8 +476,18 @@ impl Instance {
     /// Polls `/status` until `cond` holds and returns that report. On
     /// timeout the process is killed and the test fails with `what`, the
     /// last report and everything the process printed.
-    pub fn wait_for(&mut self, what: &str, mut cond: impl FnMut(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + WAIT;
+    pub fn wait_for(&mut self, what: &str, cond: impl FnMut(&Value) -> bool) -> Value {
+        self.wait_within(WAIT, what, cond)
+    }
+
+    /// [`wait_for`](Self::wait_for) with its own deadline.
+    pub fn wait_within(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        mut cond: impl FnMut(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
         let mut last = None;
         loop {
             if let Some(v) = self.try_status() {
@@ -494,7 +504,7 @@ impl Instance {
             }
             if Instant::now() >= deadline {
                 self.fail(&format!(
-                    "timed out after {WAIT:?} waiting for {what}\nlast /status:\n{}",
+                    "timed out after {timeout:?} waiting for {what}\nlast /status:\n{}",
                     last.as_ref().map(pretty).unwrap_or_else(|| "none".into())
                 ));
             }
@@ -542,7 +552,10 @@ impl Drop for Instance {
     fn drop(&mut self) {
         if let Some(p) = self.proc.take() {
             kill_quietly(p.pid(), "KILL");
-            let _ = p.wait(Duration::from_secs(600));
+            let out = p.wait(Duration::from_secs(600));
+            if std::thread::panicking() {
+                eprintln!("--- napifwd (killed) ---\n{}", out.describe());
+            }
         }
     }
 }

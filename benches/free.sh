@@ -48,6 +48,7 @@ OUT_DIR=""
 JSON_OUT=""
 MIN_CPU=90
 RETRIES=0
+QUIET_WAIT=0
 PAUSE=1
 INSTALL_DEPS=1
 STARTUP_TIMEOUT=60
@@ -83,6 +84,9 @@ Options:
                         PCT % of the window (/proc schedstat; default $MIN_CPU); medians
                         use the undisturbed runs of a mode when it has any
       --retries N       run a disturbed run again, up to N times (default $RETRIES)
+      --quiet-wait SECS before each run, wait up to SECS for other DPDK programs (napifwd,
+                        testpmd, l3fwd, l2fwd: e.g. a test suite, which does not take the
+                        benchmark lock) to end (default $QUIET_WAIT: do not wait)
   -o, --out DIR         logs, configs, samples, stats (default benches/out/free-YYYYmmdd-HHMMSS)
   -j, --json FILE       also write the summary as JSON
       --napifwd PATH    napifwd binary (default target/release/napifwd; env NAPIFWD_BIN)
@@ -116,6 +120,7 @@ parse_args() {
 		--eal-lcores) need_value "$@"; EAL_LCORES=$2; shift ;;
 		--min-cpu) need_value "$@"; MIN_CPU=$2; shift ;;
 		--retries) need_value "$@"; RETRIES=$2; shift ;;
+		--quiet-wait) need_value "$@"; QUIET_WAIT=$2; shift ;;
 		-o | --out) need_value "$@"; OUT_DIR=$2; shift ;;
 		-j | --json) need_value "$@"; JSON_OUT=$2; shift ;;
 		--napifwd) need_value "$@"; NAPIFWD_BIN=$2; shift ;;
@@ -131,6 +136,7 @@ parse_args() {
 	[[ $DST_LEN =~ ^[0-9]+$ && $DST_LEN -ge 16 && $DST_LEN -le 24 ]] || usage_error "--dst-len must be 16..24"
 	[[ $MIN_CPU =~ ^[0-9]+$ && $MIN_CPU -le 100 ]] || usage_error "--min-cpu must be 0..100"
 	[[ $RETRIES =~ ^[0-9]+$ ]] || usage_error "--retries must be a whole number"
+	[[ $QUIET_WAIT =~ ^[0-9]+$ ]] || usage_error "--quiet-wait must be a whole number"
 	[[ -z $EAL_LCORES || $EAL_LCORES =~ ^[0-9@,()-]+$ ]] || usage_error "--eal-lcores: not an lcores map: '$EAL_LCORES'"
 	IFS=, read -r -a SELECTED <<<"$MODES"
 	[[ ${#SELECTED[@]} -gt 0 ]] || usage_error "--modes is empty"
@@ -176,6 +182,24 @@ fail_run() { # MODE RUN LOG MESSAGE
 	} >&2
 	kill_current
 	remove_dpdk_runtime
+}
+
+other_dpdk() { pgrep -a -x 'napifwd|dpdk-testpmd|l3fwd|l2fwd' 2>/dev/null | cut -c1-160 || true; }
+
+# Waits up to --quiet-wait seconds for other DPDK programs to end.
+wait_quiet() {
+	[[ $QUIET_WAIT -gt 0 ]] || return 0
+	local deadline=$((SECONDS + QUIET_WAIT)) others
+	others=$(other_dpdk)
+	[[ -n $others ]] || return 0
+	log "waiting up to ${QUIET_WAIT}s for other DPDK programs to end:"$'\n'"$others"
+	while [[ -n $(other_dpdk) ]]; do
+		if [[ $SECONDS -ge $deadline ]]; then
+			warn "other DPDK programs still running after ${QUIET_WAIT}s; measuring anyway"
+			return 0
+		fi
+		nap 1
+	done
 }
 
 free_tcp_port() {
@@ -249,6 +273,7 @@ run_one() { # MODE RUN ATTEMPT
 		fail_run "$mode" "$run" "$base.check.log" "napifwd check-config rejects $cfg (status $rc)"
 		return 0
 	fi
+	wait_quiet
 	log "---- $mode (run $run/$RUNS, attempt $attempt, ${WARMUP}s warm-up + ${DURATION}s)"
 	rm -f "$stats" "$base".sample[ab].json
 	start_bg "$out" /dev/null "$NAPIFWD_BIN" run --config "$cfg" \
@@ -336,7 +361,7 @@ main() {
 	log "traffic: $traffic"
 	log "EAL lcores: $EAL_LCORES (main 0, RX worker 1, dropping worker 2)"
 	log "load average before: $loadavg (numbers are only meaningful on a quiet machine)"
-	others=$(pgrep -a -x 'napifwd|dpdk-testpmd|l3fwd|l2fwd' 2>/dev/null | cut -c1-160) || true
+	others=$(other_dpdk)
 	[[ -z $others ]] || warn "other DPDK programs are running and share the CPUs:"$'\n'"$others"
 
 	local run m

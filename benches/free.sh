@@ -13,8 +13,14 @@
 # 1's pool, freed on lcore 2 (immediate: one by one; batch: in bulk, once
 # per burst) or handed back to lcore 1's defer ring (owner).
 #
-# Each mode is one napifwd run; the measuring window is between two /status
-# samples (after --warmup, then --duration later), napifwd's own uptime.
+# --method reload (default): one napifwd run; free.mode is switched live by
+# SIGHUP (a [free] change is applied between two rounds of each worker),
+# cycling through the modes --runs times, one measuring window per mode and
+# cycle. Every mode then runs in the same process, on the same memory, and
+# next to the others in time: on a shared VM whose speed changes from one
+# process (or minute) to the next, that is what makes modes comparable.
+# --method restart: one napifwd run per mode and run, as compare.sh does.
+# A measuring window is between two /status samples, napifwd's own uptime.
 set -euo pipefail
 export LC_ALL=C
 
@@ -35,6 +41,8 @@ COMMAND_LINE=$0
 [[ $# -eq 0 ]] || COMMAND_LINE+=$(printf ' %q' "$@")
 DURATION=10
 WARMUP=2
+SETTLE=1
+METHOD=reload
 RUNS=1
 MODES=immediate,batch,owner
 FLOWS=1024
@@ -66,9 +74,13 @@ ratios owner/batch and owner/immediate. Must run as root; needs 2 CPUs, no
 NIC, no hugepages, and a release build (cargo build --release).
 
 Options:
-  -d, --duration SECS   measuring window per run (default $DURATION)
-  -w, --warmup SECS     time between the start of forwarding and the window (default $WARMUP)
-  -r, --runs N          run every mode N times, interleaved; report medians (default $RUNS)
+      --method M        reload: one napifwd, free.mode switched by SIGHUP, modes cycled
+                        --runs times; restart: one napifwd per mode and run (default $METHOD)
+  -d, --duration SECS   measuring window per mode and run (default $DURATION)
+  -w, --warmup SECS     time between the start of forwarding and the first window (default $WARMUP)
+      --settle SECS     reload method: time between a reload and its window (default $SETTLE)
+  -r, --runs N          run (or cycle through) every mode N times, interleaved; report medians
+                        and owner ratios paired by run (default $RUNS)
   -m, --modes LIST      comma-separated subset of immediate,batch,owner (default $MODES)
       --flows N         flows in the generated pcap (default $FLOWS)
       --dst-len N       destinations spread over 198.18.0.0/N, 16..24; only the
@@ -109,6 +121,8 @@ parse_args() {
 			;;
 		-d | --duration) need_value "$@"; DURATION=$2; shift ;;
 		-w | --warmup) need_value "$@"; WARMUP=$2; shift ;;
+		--settle) need_value "$@"; SETTLE=$2; shift ;;
+		--method) need_value "$@"; METHOD=$2; shift ;;
 		-r | --runs) need_value "$@"; RUNS=$2; shift ;;
 		-m | --modes) need_value "$@"; MODES=$2; shift ;;
 		--flows) need_value "$@"; FLOWS=$2; shift ;;
@@ -133,6 +147,8 @@ parse_args() {
 	for n in DURATION WARMUP RUNS FLOWS DEFER_MAX MAX_AGE_US MAX_BACKLOG MEMORY_MB; do
 		[[ ${!n} =~ ^[0-9]+$ && ${!n} -ge 1 ]] || usage_error "${n,,} must be a positive whole number, got '${!n}'"
 	done
+	[[ $SETTLE =~ ^[0-9]+$ ]] || usage_error "--settle must be a whole number"
+	[[ $METHOD =~ ^(reload|restart)$ ]] || usage_error "--method must be reload or restart"
 	[[ $DST_LEN =~ ^[0-9]+$ && $DST_LEN -ge 16 && $DST_LEN -le 24 ]] || usage_error "--dst-len must be 16..24"
 	[[ $MIN_CPU =~ ^[0-9]+$ && $MIN_CPU -le 100 ]] || usage_error "--min-cpu must be 0..100"
 	[[ $RETRIES =~ ^[0-9]+$ ]] || usage_error "--retries must be a whole number"
@@ -329,6 +345,82 @@ run_mode() { # MODE RUN
 	warn "$1 run $2: still disturbed after $((RETRIES + 1)) attempt(s); kept and flagged"
 }
 
+# --method reload: one napifwd; for each cycle and mode, rewrite the config
+# with that free.mode, SIGHUP, wait until /status says it is applied, let it
+# settle, measure one window (again, up to --retries times, if disturbed).
+run_reload_method() {
+	local base=$OUT_DIR/reload
+	local out=$base.log cfg=$base.toml stats=$base.stats.json port rc
+	local nmodes=${#SELECTED[@]}
+	CUR_PREFIX="napifwd-free-$$-reload"
+	port=$(free_tcp_port)
+	render_config "${SELECTED[0]}" "$port" "$cfg"
+	rc=0
+	"$NAPIFWD_BIN" check-config "$cfg" >"$base.check.log" 2>&1 || rc=$?
+	[[ $rc -eq 0 ]] || die "napifwd check-config rejects $cfg (status $rc): $(tail -n 5 "$base.check.log")"
+	wait_quiet
+	local budget=$((WARMUP + RUNS * nmodes * (RETRIES + 1) * (DURATION + SETTLE + 3) + 60))
+	log "---- one napifwd, modes ${SELECTED[*]} switched by SIGHUP, $RUNS cycle(s) of ${DURATION}s windows"
+	start_bg "$out" /dev/null "$NAPIFWD_BIN" run --config "$cfg" --duration "$budget" --stats-json "$stats"
+	rc=0
+	wait_marker "$out" 'metrics on http' "$CUR_PID" "$STARTUP_TIMEOUT" || rc=$?
+	if [[ $rc -ne 0 ]]; then
+		fail_run reload 1 "$out" "napifwd did not start serving /status (status $rc)"
+		return 0
+	fi
+	local url=http://127.0.0.1:$port reloads=0 cycle mode attempt w rec
+	nap "$WARMUP"
+	for ((cycle = 1; cycle <= RUNS; cycle++)); do
+		for mode in "${SELECTED[@]}"; do
+			render_config "$mode" "$port" "$cfg"
+			kill -HUP "$CUR_PID" 2>/dev/null || true
+			reloads=$((reloads + 1))
+			if ! report wait-reload --url "$url" --count "$reloads"; then
+				fail_run "$mode" "$cycle" "$out" "the reload to free.mode = $mode was not applied"
+				return 0
+			fi
+			nap "$SETTLE"
+			for ((attempt = 1; attempt <= RETRIES + 1; attempt++)); do
+				w=$base.c$cycle.$mode.try$attempt
+				log "---- $mode (cycle $cycle/$RUNS, window $attempt, ${DURATION}s)"
+				if ! report sample --url "$url" --pid "$CUR_PID" --out "$w.samplea.json"; then
+					fail_run "$mode" "$cycle" "$out" "no /status at the start of the window"
+					return 0
+				fi
+				nap "$DURATION"
+				if ! report sample --url "$url" --pid "$CUR_PID" --out "$w.sampleb.json"; then
+					fail_run "$mode" "$cycle" "$out" "no /status at the end of the window"
+					return 0
+				fi
+				rec=0
+				report record --results "$RESULTS" --mode "$mode" --run "$cycle" --a "$w.samplea.json" \
+					--b "$w.sampleb.json" --log "$out" --min-cpu "$MIN_CPU" || rec=$?
+				[[ $rec -eq 10 ]] || break
+			done
+			case $rec in
+			0) ;;
+			10) warn "$mode cycle $cycle: still disturbed after $((RETRIES + 1)) window(s); kept and flagged" ;;
+			*)
+				fail_run "$mode" "$cycle" "$out" "unusable samples in $w.*"
+				return 0
+				;;
+			esac
+		done
+	done
+	kill -TERM "$CUR_PID" 2>/dev/null || true
+	if ! wait_exit "$CUR_PID" 60; then
+		fail_run reload "$RUNS" "$out" "napifwd did not stop within 60 s of SIGTERM"
+		return 0
+	fi
+	rc=$EXIT_RC
+	CUR_PID=""
+	remove_dpdk_runtime
+	if [[ $rc -ne 0 ]]; then
+		FAILED=1
+		warn "napifwd exited with status $rc: $(grep -m1 -E 'error|leak' "$out" || true)"
+	fi
+}
+
 main() {
 	parse_args "$@"
 	require_root "$@"
@@ -365,16 +457,21 @@ main() {
 	[[ -z $others ]] || warn "other DPDK programs are running and share the CPUs:"$'\n'"$others"
 
 	local run m
-	for ((run = 1; run <= RUNS; run++)); do
-		for m in "${SELECTED[@]}"; do
-			run_mode "$m" "$run"
-			nap "$PAUSE"
+	if [[ $METHOD == reload ]]; then
+		run_reload_method
+	else
+		for ((run = 1; run <= RUNS; run++)); do
+			for m in "${SELECTED[@]}"; do
+				run_mode "$m" "$run"
+				nap "$PAUSE"
+			done
 		done
-	done
+	fi
 
 	local args=(--results "$RESULTS" --min-cpu "$MIN_CPU"
 		--meta "command=$COMMAND_LINE" --meta "traffic=$traffic"
-		--meta "window=${DURATION}s after ${WARMUP}s, $RUNS run(s) per mode, interleaved, up to $RETRIES retries of disturbed runs"
+		--meta "method=$METHOD: $([[ $METHOD == reload ]] && echo "one napifwd, free.mode switched by SIGHUP, ${SETTLE}s settle" || echo "one napifwd per mode and run")"
+		--meta "window=${DURATION}s (first after ${WARMUP}s), $RUNS run(s) per mode, interleaved, up to $RETRIES retries of disturbed windows"
 		--meta "free=defer_max $DEFER_MAX, max_age_us $MAX_AGE_US; rps.max_backlog $MAX_BACKLOG"
 		--meta "lcores=$EAL_LCORES ($(nproc) CPUs)" --meta "cpu=$cpu"
 		--meta "loadavg=$loadavg (before) $(cut -d' ' -f1-3 /proc/loadavg) (after)"

@@ -11,8 +11,12 @@ prints the free-mode comparison. Standard library only.
       Turn the two samples (start and end of the measuring window) into one
       JSON line appended to FILE; exit 10 when a worker thread had its CPU
       less than PCT % of the window (the run is disturbed).
+  free_report.py wait-reload --url URL --count N [--timeout S]
+      Wait until napifwd has applied N reloads (fails on a rejected one).
   free_report.py report --results FILE [--json OUT] [--meta K=V ...] [--min-cpu PCT]
-      Print the table (medians over the runs) and the owner ratios.
+      Print the table (medians over the runs) and the owner ratios, both of
+      the medians and paired (owner against the other mode in the same run
+      or cycle, the median of those ratios).
 
 The measuring window is napifwd's own uptime between the two samples. The
 RX worker is the one on lcore 1 (it polls the only RX queue and owns every
@@ -81,6 +85,27 @@ def sample(args: argparse.Namespace) -> int:
     with open(args.out, "w") as f:
         json.dump(doc, f)
     return 0
+
+
+def wait_reload(args: argparse.Namespace) -> int:
+    """Poll /status until config.reloads_applied >= --count (exit 0), or a
+    reload is rejected (exit 1), or --timeout passes (exit 1)."""
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{args.url}/status", timeout=5) as r:
+                cfg = json.load(r)["config"]
+        except (OSError, ValueError, KeyError):
+            cfg = None
+        if cfg is not None:
+            if cfg["reloads_rejected"] > 0:
+                print("[free] error: napifwd rejected the reload (see its log)", file=sys.stderr)
+                return 1
+            if cfg["reloads_applied"] >= args.count:
+                return 0
+        time.sleep(0.01)
+    print(f"[free] error: reload {args.count} not applied within {args.timeout} s", file=sys.stderr)
+    return 1
 
 
 # ---------------------------------------------------------------------------
@@ -286,6 +311,12 @@ def report(args: argparse.Namespace) -> int:
         "their CPU) / all; medians use the undisturbed runs when a mode has any.",
         file=out,
     )
+    # Paired ratios: owner against another mode within the same run (or
+    # cycle), both undisturbed; the last attempt of each counts. Adjacent in
+    # time, so a change of the machine's state between runs cancels.
+    last = {}
+    for r in recs:
+        last[(r["mode"], r["run"])] = r
     ratios = {}
     if "owner" in summary:
         print("", file=out)
@@ -294,11 +325,25 @@ def report(args: argparse.Namespace) -> int:
                 continue
             o, x = summary["owner"]["mpps"], summary[other]["mpps"]
             r = o / x if o and x else None
-            ratios[f"owner/{other}"] = r
+            pairs = []
+            for (mode, run), rec in sorted(last.items(), key=lambda kv: kv[0][1]):
+                if mode != "owner" or disturbed(rec):
+                    continue
+                peer = last.get((other, run))
+                if peer and not disturbed(peer) and peer["pps"]:
+                    pairs.append(rec["pps"] / peer["pps"])
+            pr = med(pairs)
+            ratios[f"owner/{other}"] = {"of_medians": r, "paired_median": pr, "paired": pairs}
             verdict = "-"
-            if r is not None:
-                verdict = "owner wins" if r > 1.02 else ("tie (within 2 %)" if r >= 0.98 else "owner loses")
-            print(f"ratio Mpps owner/{other:<9} = {fmt(r, '.3f')}   {verdict}", file=out)
+            best = pr if pr is not None else r
+            if best is not None:
+                verdict = "owner wins" if best > 1.02 else ("tie (within 2 %)" if best >= 0.98 else "owner loses")
+            spread = f" [{min(pairs):.3f}-{max(pairs):.3f}]" if len(pairs) > 1 else ""
+            print(
+                f"ratio Mpps owner/{other:<9} = {fmt(r, '.3f')} (of medians), "
+                f"{fmt(pr, '.3f')}{spread} (median of {len(pairs)} paired runs)   {verdict}",
+                file=out,
+            )
     failed = sum(s["failed_exits"] for s in summary.values())
     if failed:
         print(f"\nwarning: {failed} run(s) exited non-zero (see the logs)", file=out)
@@ -325,13 +370,18 @@ def main() -> int:
     r.add_argument("--rc", type=int, default=0)
     r.add_argument("--log")
     r.add_argument("--min-cpu", type=float, default=90.0)
+    w = sub.add_parser("wait-reload")
+    w.add_argument("--url", required=True)
+    w.add_argument("--count", type=int, required=True)
+    w.add_argument("--timeout", type=float, default=15.0)
     q = sub.add_parser("report")
     q.add_argument("--results", required=True)
     q.add_argument("--json")
     q.add_argument("--meta", action="append", default=[])
     q.add_argument("--min-cpu", type=float, default=90.0)
     args = p.parse_args()
-    return {"sample": sample, "record": record, "report": report}[args.cmd](args)
+    cmds = {"sample": sample, "record": record, "wait-reload": wait_reload, "report": report}
+    return cmds[args.cmd](args)
 
 
 if __name__ == "__main__":

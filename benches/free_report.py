@@ -311,6 +311,28 @@ def report(args: argparse.Namespace) -> int:
         "their CPU) / all; medians use the undisturbed runs when a mode has any.",
         file=out,
     )
+    # Per run (or cycle): each mode's last window, so that a reader sees
+    # how the machine's state moves all modes together.
+    runs_seen = sorted({r["run"] for r in recs})
+    last_by = {}
+    for r in recs:
+        last_by[(r["mode"], r["run"])] = r
+    print("", file=out)
+    print("per run (Mpps through the dropping worker / dropping worker's busy c/p; * = disturbed):", file=out)
+    print(f"{'run':>4}  " + "  ".join(f"{m:>17}" for m in modes), file=out)
+    for run in runs_seen:
+        cells = []
+        for m in modes:
+            rec = last_by.get((m, run))
+            if rec is None:
+                cells.append(f"{'-':>17}")
+                continue
+            mark = "*" if disturbed(rec) else " "
+            cells.append(
+                f"{rec['pps'] / 1e6:7.3f} / {fmt(rec['busy_cpp_drop_worker'], '5.0f')}{mark:>2}"
+            )
+        print(f"{run:>4}  " + "  ".join(cells), file=out)
+
     # Paired ratios: owner against another mode within the same run (or
     # cycle), both undisturbed; the last attempt of each counts. Adjacent in
     # time, so a change of the machine's state between runs cancels.

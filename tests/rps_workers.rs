@@ -584,3 +584,41 @@ fn park_idle_delivers_a_sparse_trickle_from_a_kernel_peer_and_counts_kicks() {
     st.assert_balanced();
     st.assert_no_mbuf_leak();
 }
+
+/// No packet may be lost because its worker has not started yet: RX must
+/// not begin before every worker runs. With SCHED_FIFO workers
+/// (`workers.fifo_priority`) and worker 0 on the main lcore's CPU (a
+/// 2-core machine has no other choice), the main lcore, which launches the
+/// workers one after the other, only gets the CPU back when the kernel
+/// throttles the FIFO poller, about a second later. The backlog
+/// (`max_backlog` 16384) holds most of the input, and worker 1, once
+/// running, forwards far faster than the rest needs (the same replay
+/// without SCHED_FIFO loses nothing): no drop is acceptable.
+#[test]
+fn fifo_workers_lose_nothing_at_start_up() {
+    const MAX_BACKLOG: usize = 16_384;
+    let mut s = steer_all_setup(
+        "rps_fifo_start_up",
+        &format!("max_backlog = {MAX_BACKLOG}"),
+        0,
+    );
+    s.workers_extra = "fifo_priority = 10\n".to_owned();
+    let (input, _) = many_flows(64, 375);
+    assert!(input.len() > MAX_BACKLOG);
+    s.port("a", mac(MAC_A), &input);
+    s.port("b", mac(MAC_B), &[]).tx_queues = 2;
+    let r = s.replay();
+    let st = &r.stats;
+    eprintln!(
+        "fifo start-up: {} in, {} out, drops {:?}",
+        input.len(),
+        st.total("tx_packets"),
+        st.drops()
+    );
+    st.assert_balanced();
+    st.assert_no_mbuf_leak();
+    assert_eq!(st.total("rx_packets"), input.len() as u64);
+    st.assert_drops(&[]);
+    let queues = s.output_by_queue("b");
+    assert_frames_eq("b (worker 1's queue)", &queues[1], &input);
+}

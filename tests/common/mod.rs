@@ -324,6 +324,8 @@ pub struct PcapSetup {
     pub eal: String,
     /// `[workers] lcores`.
     pub workers: Vec<u32>,
+    /// More keys of the `[workers]` table (e.g. `fifo_priority = 10`).
+    pub workers_extra: String,
 }
 
 /// The result of one replay: the process output and the parsed statistics.
@@ -341,6 +343,7 @@ impl PcapSetup {
             extra: String::new(),
             eal: eal_section(),
             workers: vec![1],
+            workers_extra: String::new(),
         }
     }
 
@@ -406,8 +409,9 @@ impl PcapSetup {
         let workers: Vec<String> = self.workers.iter().map(u32::to_string).collect();
         let _ = write!(
             t,
-            "\n[workers]\nlcores = [{}]\n\n[metrics]\nlisten = \"\"\n\n",
-            workers.join(", ")
+            "\n[workers]\nlcores = [{}]\n{}\n[metrics]\nlisten = \"\"\n\n",
+            workers.join(", "),
+            self.workers_extra
         );
         t.push_str(&self.extra);
         t

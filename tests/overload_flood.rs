@@ -105,6 +105,11 @@ fn offered(classes: &[Class], rx: u64) -> (u64, u64, u64) {
 /// goes into `[workers]` (e.g. `fifo_priority = 10`). `source` is the
 /// source port's device.
 fn flood_config(source: &str, workers: &str, rps: &str, policy: &str) -> String {
+    flood_config_on("0@0,1@0,2@1", source, workers, rps, policy)
+}
+
+/// [`flood_config`] with another EAL lcore map.
+fn flood_config_on(lcores: &str, source: &str, workers: &str, rps: &str, policy: &str) -> String {
     format!(
         "{eal}\n\
          [[ports]]\nname = \"src\"\ndevice = \"{source}\"\nmac = \"{SRC_MAC}\"\n\n\
@@ -121,7 +126,7 @@ fn flood_config(source: &str, workers: &str, rps: &str, policy: &str) -> String 
          next_hop_mac = \"02:00:00:00:00:b1\"\n\n\
          [metrics]\nlisten = \"\"\n\n\
          {policy}\n",
-        eal = eal_section_custom("0@0,1@0,2@1", 512),
+        eal = eal_section_custom(lcores, 768),
     )
 }
 
@@ -684,5 +689,128 @@ fn finite_flood_transitions_clear_filter() {
     transitions_clear(
         "filter",
         &format!("[overload]\npolicy = \"filter\"\n\n{FILTER_RULES}"),
+    );
+}
+
+/// Writes `repeat` cycles of the mix as a finite pcap into `rig`'s dir and
+/// returns the source device and the frame count.
+fn finite_source(rig: &Rig, repeat: usize) -> (String, usize) {
+    let (frames, _) = mix();
+    let many: Vec<Vec<u8>> = frames
+        .iter()
+        .cycle()
+        .take(MIX_LEN * repeat)
+        .cloned()
+        .collect();
+    let pcap = rig.dir.join("finite.pcap");
+    pcapio::write_pcap(&pcap, &many);
+    (format!("net_pcap0,rx_pcap={}", pcap.display()), many.len())
+}
+
+/// `pps_ceiling` alone signals overload: a replay that never fills the
+/// backlog past the high watermark, processed faster than the ceiling.
+#[test]
+fn pps_ceiling_alone_signals_overload() {
+    const MAX_BACKLOG: usize = 16_384;
+    // At most 73% of the backlog even if B only started after A read it all.
+    const REPEAT: usize = 6;
+    let mut transitions = Vec::new();
+    for ceiling in [0u64, 10_000] {
+        let mut rig = Rig::new(&format!("pps_ceiling_{ceiling}"));
+        let (source, n) = finite_source(&rig, REPEAT);
+        assert!(
+            n * 4 < MAX_BACKLOG * 3,
+            "the backlog could reach the high watermark"
+        );
+        rig.config = flood_config(
+            &source,
+            "",
+            &format!("max_backlog = {MAX_BACKLOG}"),
+            &format!("[overload]\npolicy = \"none\"\npps_ceiling = {ceiling}\n"),
+        );
+        let r = rig.run_ok(&["--until-idle", "500"]);
+        let st = &r.stats;
+        st.assert_balanced();
+        st.assert_no_mbuf_leak();
+        st.assert_drops(&[]);
+        assert_eq!(st.total("tx_packets"), n as u64);
+        assert_eq!(
+            st.json
+                .pointer("/workers/1/overloaded")
+                .and_then(Value::as_bool),
+            Some(false),
+            "pps_ceiling {ceiling}: B still overloaded after the replay"
+        );
+        let t = st.u64_at("/workers/1/overload_transitions");
+        eprintln!(
+            "pps_ceiling {ceiling}: B processed {} with {t} transitions, backlog high water {}",
+            st.u64_at("/workers/1/processed"),
+            st.u64_at("/workers/1/backlog_high_water")
+        );
+        transitions.push(t);
+    }
+    assert_eq!(
+        transitions[0], 0,
+        "without a ceiling, a backlog below the high watermark is no overload"
+    );
+    assert!(
+        transitions[1] >= 2,
+        "B forwarded far more than pps_ceiling = 10000 per second but the detector did not \
+         enter and leave overload ({} transitions)",
+        transitions[1]
+    );
+}
+
+/// Demote end to end, watched from outside: worker B runs SCHED_FIFO,
+/// switches itself to SCHED_OTHER under the flood, and back to SCHED_FIFO
+/// once the (finite) flood is over. The main lcore shares CPU 1 with B
+/// here, so that it is not starved by the FIFO RX worker on CPU 0 and
+/// launches B at once.
+#[test]
+fn finite_flood_demote_returns_to_fifo() {
+    const REPEAT: usize = 100;
+    let mut rig = Rig::new("flood_finite_demote");
+    let (source, n) = finite_source(&rig, REPEAT);
+    rig.config = flood_config_on(
+        "0@1,1@0,2@1",
+        &source,
+        "",
+        "",
+        "[overload]\npolicy = \"demote\"\n\n[overload.demote]\nfifo_priority = 10\n",
+    );
+    let (guard, running) = rig.spawn(&["--until-idle", "1000"]);
+    let watch = rig::PolicyWatch::start(running.pid(), "napifwd-w1");
+    let out = running.wait(RUN_TIMEOUT);
+    drop(guard);
+    let seen = watch.finish();
+    let r = rig.finish(out);
+    let st = &r.stats;
+    eprintln!(
+        "demote finite flood of {n}: B policy changes {seen:?}; B transitions {}, drops {:?}",
+        st.u64_at("/workers/1/overload_transitions"),
+        st.drops()
+    );
+    st.assert_balanced();
+    st.assert_no_mbuf_leak();
+    assert_eq!(st.total("rx_packets"), n as u64);
+    assert_eq!(
+        st.json
+            .pointer("/workers/1/overloaded")
+            .and_then(Value::as_bool),
+        Some(false)
+    );
+    assert!(st.u64_at("/workers/1/overload_transitions") >= 2);
+    let policies: Vec<u32> = seen.iter().map(|&(_, p)| p).collect();
+    let first_fifo = policies.iter().position(|&p| p == rig::SCHED_FIFO);
+    assert!(first_fifo.is_some(), "B never ran SCHED_FIFO: {seen:?}");
+    let after_fifo = &policies[first_fifo.unwrap_or(0)..];
+    assert!(
+        after_fifo.contains(&rig::SCHED_OTHER),
+        "B was never seen demoted to SCHED_OTHER during the flood: {seen:?}"
+    );
+    assert_eq!(
+        policies.last(),
+        Some(&rig::SCHED_FIFO),
+        "B did not return to SCHED_FIFO after the flood: {seen:?}"
     );
 }

@@ -164,6 +164,80 @@ pub fn wait_for_worker(running: &Running, id: usize) -> u32 {
     })
 }
 
+/// Records the scheduling policy changes of one thread of a process, seen
+/// from a separate process that runs SCHED_FIFO above the workers
+/// (`chrt -f 50`): when SCHED_FIFO pollers hold every CPU, a normal thread
+/// of the test would only get to look now and then.
+#[derive(Debug)]
+pub struct PolicyWatch {
+    child: std::process::Child,
+}
+
+const POLICY_WATCH: &str = "import os, sys, time\n\
+    pid, name = sys.argv[1], sys.argv[2]\n\
+    t0 = time.monotonic()\n\
+    tid = None\n\
+    while tid is None and time.monotonic() - t0 < 60:\n\
+    \x20   try:\n\
+    \x20       tasks = os.listdir('/proc/%s/task' % pid)\n\
+    \x20   except OSError:\n\
+    \x20       sys.exit(0)\n\
+    \x20   for t in tasks:\n\
+    \x20       try:\n\
+    \x20           if open('/proc/%s/task/%s/comm' % (pid, t)).read().strip() == name:\n\
+    \x20               tid = t\n\
+    \x20       except OSError:\n\
+    \x20           pass\n\
+    \x20   time.sleep(0.0005)\n\
+    last = None\n\
+    while tid is not None:\n\
+    \x20   try:\n\
+    \x20       st = open('/proc/%s/task/%s/stat' % (pid, tid)).read()\n\
+    \x20   except OSError:\n\
+    \x20       break\n\
+    \x20   pol = int(st.rsplit(')', 1)[1].split()[38])\n\
+    \x20   if pol != last:\n\
+    \x20       print('%.6f %d' % (time.monotonic() - t0, pol), flush=True)\n\
+    \x20       last = pol\n\
+    \x20   time.sleep(0.0005)\n";
+
+impl PolicyWatch {
+    /// Starts watching thread `name` of process `pid` (it may not exist yet).
+    pub fn start(pid: u32, name: &str) -> PolicyWatch {
+        let child = Command::new("chrt")
+            .args([
+                "-f",
+                "50",
+                "python3",
+                "-c",
+                POLICY_WATCH,
+                &pid.to_string(),
+                name,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run the policy watcher: chrt (util-linux) and python3 are needed");
+        PolicyWatch { child }
+    }
+
+    /// Waits until the thread is gone; returns (seconds since the start,
+    /// policy) at each change.
+    pub fn finish(self) -> Vec<(f64, u32)> {
+        let out = self
+            .child
+            .wait_with_output()
+            .expect("policy watcher output");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let (t, p) = l.split_once(' ')?;
+                Some((t.parse().ok()?, p.parse().ok()?))
+            })
+            .collect()
+    }
+}
+
 // ---------------------------------------------------------------------------
 // a CPU-bound competitor
 

@@ -512,7 +512,6 @@ fn removing_a_backlog_worker_drains_it_and_keeps_every_packet_and_flow_order() {
 /// rejected, but forwarding must go on: RX was paused for the regroup and
 /// must be resumed whatever the outcome.
 #[test]
-#[ignore = "napifwd bug: a regroup reload that times out draining the backlogs returns without ResumeRx: RX stays paused for good; run with --ignored"]
 fn a_regroup_that_times_out_draining_does_not_leave_rx_paused() {
     let dir = TempDir::new("reload_slow_drain");
     let flows: Vec<Flow> = (0..256).map(|i| flow(i, true)).collect();
@@ -563,7 +562,6 @@ fn a_regroup_that_times_out_draining_does_not_leave_rx_paused() {
 /// standard single-worker setup (common::eal_section(): 256 MB), must be
 /// applied: it needs no new tables.
 #[test]
-#[ignore = "napifwd: every reload builds a new LPM4 + LPM6 plan (~128 MB) before freeing the old one, so a napi-only reload is rejected for memory; run with --ignored"]
 fn a_napi_only_reload_needs_no_memory_for_new_route_tables() {
     let dir = TempDir::new("reload_napi_memory");
     let flows: Vec<Flow> = (0..256).map(|i| flow(i, true)).collect();

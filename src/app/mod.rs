@@ -153,6 +153,13 @@ struct Running {
     drain_timeout_ms: u64,
 }
 
+/// The checks of a config that need more than parsing but no EAL:
+/// loading and verifying the eBPF filter program. `check-config` runs them
+/// so that it rejects what `run` would.
+pub fn check_runtime(cfg: &Config) -> Result<(), RunError> {
+    params::load_bpf(cfg).map(|_| ())
+}
+
 /// Runs the appliance until a signal, `--duration` or `--until-idle` stops
 /// it. Returns the final report.
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report, RunError> {

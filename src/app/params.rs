@@ -221,15 +221,12 @@ pub(super) fn sched_class(cfg: &Config) -> Result<Option<os::SchedClass>, RunErr
 /// Loads and verifies `overload.filter.bpf_object` (its `.text` section,
 /// where clang puts an unannotated function; a `section:NAME` suffix picks
 /// another). A file that does not load is a config error.
-fn load_bpf(cfg: &Config) -> Result<Option<Arc<BpfProgram>>, RunError> {
+pub(super) fn load_bpf(cfg: &Config) -> Result<Option<Arc<BpfProgram>>, RunError> {
     let f = &cfg.overload.filter;
     if cfg.overload.policy != OverloadPolicy::Filter || f.bpf_object.is_empty() {
         return Ok(None);
     }
-    let (path, section) = match f.bpf_object.rsplit_once(":section:") {
-        Some((p, s)) => (p, s),
-        None => (f.bpf_object.as_str(), ".text"),
-    };
+    let (path, section) = f.bpf_path_and_section();
     BpfProgram::load(std::path::Path::new(path), section)
         .map(|p| Some(Arc::new(p)))
         .map_err(|e| RunError::Config(format!("overload.filter.bpf_object: {e}")))

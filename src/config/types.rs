@@ -718,6 +718,18 @@ impl Default for MetricsConfig {
 /// Upper bound of `bench.per_packet_cycles` (about 1 ms at 3 GHz).
 pub const MAX_PER_PACKET_CYCLES: u64 = 3_000_000;
 
+impl FilterConfig {
+    /// `bpf_object` split into the ELF file and the section holding the
+    /// program: `PATH` means section `.text` (where clang puts a plain
+    /// function), `PATH:section:NAME` picks section NAME.
+    pub fn bpf_path_and_section(&self) -> (&str, &str) {
+        match self.bpf_object.rsplit_once(":section:") {
+            Some((path, section)) => (path, section),
+            None => (self.bpf_object.as_str(), ".text"),
+        }
+    }
+}
+
 /// `[bench]`: benchmark-only knobs. They make napifwd slower on purpose so
 /// that benchmarks and flood tests can model a heavier pipeline on a small
 /// machine; leave them at their defaults in production.

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use serde::Serialize;
 
 use crate::drop_reason::DropReason;
+use crate::latency::{LatencyHistogram, LatencyReport};
 
 /// A counter with a single writer.
 #[derive(Debug, Default)]
@@ -92,6 +93,8 @@ pub struct WorkerCounters {
     pub overload_state: Counter,
     /// TSC ticks spent overloaded so far (gauge).
     pub overload_ticks: Counter,
+    /// RX-to-TX latency of forwarded packets.
+    pub latency: LatencyHistogram,
 }
 
 impl WorkerCounters {
@@ -142,6 +145,10 @@ impl WorkerCounters {
             defer_pending: self.defer_pending.get(),
             overloaded: self.overload_state.get() != 0,
             overload_seconds: crate::dpdk::cycles::tsc_to_secs(self.overload_ticks.get()),
+            latency: self
+                .latency
+                .snapshot()
+                .report(crate::dpdk::cycles::tsc_hz()),
         }
     }
 }
@@ -216,6 +223,8 @@ pub struct WorkerStats {
     pub overloaded: bool,
     /// Time spent overloaded.
     pub overload_seconds: f64,
+    /// RX-to-TX latency percentiles of the packets this worker sent.
+    pub latency: LatencyReport,
 }
 
 /// One port in the stats report (from the device's own counters).
@@ -347,6 +356,22 @@ pub struct Report {
     pub mempools: MempoolStats,
     /// Overload policy and filter rules.
     pub overload: OverloadStats,
+    /// Config reload status.
+    pub config: ConfigStats,
+}
+
+/// SIGHUP reload bookkeeping.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct ConfigStats {
+    /// False when the last reload was rejected (invalid file, or a change
+    /// that needs a restart); the previous config stays in effect.
+    pub last_reload_successful: bool,
+    /// Reloads applied.
+    pub reloads_applied: u64,
+    /// Reloads rejected.
+    pub reloads_rejected: u64,
+    /// Unix time of the last applied reload, 0 if none.
+    pub last_reload_unix_seconds: u64,
 }
 
 #[cfg(test)]

@@ -109,6 +109,12 @@ pub const DEFAULT_MAX_AGE_US: u64 = 1000;
 /// `metrics.listen`: loopback only; "" disables.
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9469";
 
+/// `workers.drain_timeout_ms`: a few seconds, as systemd's stop timeout is tens.
+pub const DEFAULT_DRAIN_TIMEOUT_MS: u64 = 3000;
+
+/// `metrics.latency`: on; costs a store at RX and a load at TX per packet.
+pub const DEFAULT_METRICS_LATENCY: bool = true;
+
 /// `log.level`.
 pub const DEFAULT_LOG_LEVEL: LogLevel = LogLevel::Info;
 
@@ -242,6 +248,10 @@ pub struct WorkersConfig {
     /// Run workers SCHED_FIFO at this priority (1..=99); 0 = SCHED_OTHER.
     /// `overload.policy = "demote"` uses `overload.demote.fifo_priority`.
     pub fifo_priority: i32,
+    /// On SIGTERM/SIGINT: how long workers may take to finish their
+    /// backlogs, defer rings and TX buffers before what is left is dropped
+    /// (counted `shutdown`) and napifwd exits.
+    pub drain_timeout_ms: u64,
 }
 
 impl Default for WorkersConfig {
@@ -250,6 +260,7 @@ impl Default for WorkersConfig {
             lcores: DEFAULT_WORKER_LCORES.to_vec(),
             rx: Vec::new(),
             fifo_priority: 0,
+            drain_timeout_ms: DEFAULT_DRAIN_TIMEOUT_MS,
         }
     }
 }
@@ -690,18 +701,34 @@ pub enum FreeMode {
 pub struct MetricsConfig {
     /// `ADDR:PORT` of the Prometheus endpoint; "" disables it.
     pub listen: String,
+    /// Measure packet latency: stamp each packet's mbuf with the TSC of its
+    /// RX burst and record the age at TX (`napifwd_packet_latency_seconds`).
+    pub latency: bool,
 }
 
 impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig {
             listen: DEFAULT_METRICS_LISTEN.to_owned(),
+            latency: DEFAULT_METRICS_LATENCY,
         }
     }
 }
 
 /// Upper bound of `bench.per_packet_cycles` (about 1 ms at 3 GHz).
 pub const MAX_PER_PACKET_CYCLES: u64 = 3_000_000;
+
+impl FilterConfig {
+    /// `bpf_object` split into the ELF file and the section holding the
+    /// program: `PATH` means section `.text` (where clang puts a plain
+    /// function), `PATH:section:NAME` picks section NAME.
+    pub fn bpf_path_and_section(&self) -> (&str, &str) {
+        match self.bpf_object.rsplit_once(":section:") {
+            Some((path, section)) => (path, section),
+            None => (self.bpf_object.as_str(), ".text"),
+        }
+    }
+}
 
 /// `[bench]`: benchmark-only knobs. They make napifwd slower on purpose so
 /// that benchmarks and flood tests can model a heavier pipeline on a small

@@ -1,5 +1,6 @@
 //! The few Linux calls the control plane needs: synchronous signal
-//! handling, thread names, terminal detection. They live here because this
+//! handling, thread names, terminal detection and key-at-a-time terminal
+//! input for `napifwd top`. They live here because this
 //! module tree is the only place allowed `unsafe`.
 
 use std::io;
@@ -86,6 +87,57 @@ pub fn set_thread_name(name: &str) {
 pub fn stdout_is_tty() -> bool {
     // SAFETY: isatty only inspects the file descriptor.
     unsafe { libc::isatty(libc::STDOUT_FILENO) == 1 }
+}
+
+/// True when stdin is a terminal (then `napifwd top` reads keys from it).
+pub fn stdin_is_tty() -> bool {
+    // SAFETY: isatty only inspects the file descriptor.
+    unsafe { libc::isatty(libc::STDIN_FILENO) == 1 }
+}
+
+/// The terminal on stdin in key-at-a-time mode, restored on drop: no line
+/// buffering, no echo, and no signals from the keyboard (Ctrl-C arrives as
+/// byte 3, so the caller can restore the screen before it exits). A read
+/// returns after at most 100 ms, with zero bytes if no key was pressed.
+pub struct RawStdin {
+    saved: libc::termios,
+}
+
+impl std::fmt::Debug for RawStdin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawStdin").finish_non_exhaustive()
+    }
+}
+
+impl RawStdin {
+    /// Switches stdin's terminal to key-at-a-time mode.
+    pub fn enable() -> io::Result<RawStdin> {
+        // SAFETY: termios is plain old data; all-zero is a valid value for
+        // tcgetattr to overwrite.
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: `t` is a valid, writable termios for the duration of the call.
+        if unsafe { libc::tcgetattr(libc::STDIN_FILENO, &mut t) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let saved = t;
+        t.c_lflag &= !(libc::ICANON | libc::ECHO | libc::ISIG);
+        t.c_cc[libc::VMIN] = 0;
+        t.c_cc[libc::VTIME] = 1;
+        // SAFETY: `t` is the terminal's own termios with flags changed.
+        if unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &t) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(RawStdin { saved })
+    }
+}
+
+impl Drop for RawStdin {
+    fn drop(&mut self) {
+        // SAFETY: `saved` is what tcgetattr returned for this terminal.
+        unsafe {
+            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.saved);
+        }
+    }
 }
 
 /// An eventfd: how a producer wakes a parked worker (the user-space stand-in

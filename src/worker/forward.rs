@@ -6,7 +6,7 @@
 //! `kfree_skb_reason`.
 
 use super::{Io, BURST};
-use crate::dpdk::{os, Mbuf, MbufBurst, TxQueue};
+use crate::dpdk::{cycles, os, Mbuf, MbufBurst, RxTscField, TxQueue};
 use crate::drop_reason::DropReason;
 use crate::fwd::l2::{self, XconnectTable};
 use crate::fwd::l3::{self, L3Dst};
@@ -30,6 +30,7 @@ impl Io {
             drops,
             per_packet_cycles,
             reclaim,
+            latency,
             ..
         } = self;
         let plan: &Plan = plan;
@@ -52,7 +53,7 @@ impl Io {
                             drop(m);
                         }
                         if buf.is_full() {
-                            flush(tx, txbufs, counters, out);
+                            flush(tx, txbufs, counters, *latency, out);
                         }
                     }
                     None => count_drop(counters, drops, m, DropReason::NoRoute),
@@ -86,15 +87,47 @@ pub(super) fn flush(
     tx: &mut [Option<TxQueue>],
     txbufs: &mut [MbufBurst<BURST>],
     counters: &WorkerCounters,
+    latency: Option<RxTscField>,
     p: usize,
 ) {
     let (Some(Some(txq)), Some(buf)) = (tx.get_mut(p), txbufs.get_mut(p)) else {
         return;
     };
+    if let Some(field) = latency {
+        record_latency(buf, field, counters);
+    }
     let (sent, freed) = txq.send_or_free(buf);
     counters.tx_packets.add(sent as u64);
     if freed > 0 {
         counters.drop_n(DropReason::TxFull, freed as u64);
+    }
+}
+
+/// Records each packet's age (now - its RX burst stamp) before TX. Runs
+/// of packets from the same RX burst (same stamp) are recorded at once.
+#[inline(always)]
+fn record_latency(buf: &MbufBurst<BURST>, field: RxTscField, counters: &WorkerCounters) {
+    let now = cycles::rdtsc();
+    let mut run_stamp = 0u64;
+    let mut run_len = 0u64;
+    for m in buf.as_slice() {
+        let stamp = field.get(m);
+        if stamp == run_stamp {
+            run_len += 1;
+            continue;
+        }
+        if run_len > 0 {
+            counters
+                .latency
+                .record_n(now.saturating_sub(run_stamp), run_len);
+        }
+        run_stamp = stamp;
+        run_len = 1;
+    }
+    if run_len > 0 {
+        counters
+            .latency
+            .record_n(now.saturating_sub(run_stamp), run_len);
     }
 }
 

@@ -21,6 +21,17 @@ use crate::stats::WorkerCounters;
 
 use super::BURST;
 
+/// The freeing parameters a reload may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FreeParams {
+    /// `free.mode`.
+    pub mode: FreeMode,
+    /// Flush the own ring at this many mbufs.
+    pub defer_max: u32,
+    /// Flush the own ring when it has held mbufs this long (TSC ticks).
+    pub max_age_ticks: u64,
+}
+
 /// A worker's freeing setup.
 #[derive(Debug)]
 pub struct FreeSetup {
@@ -60,6 +71,13 @@ impl Reclaim {
             stage: (0..n).map(|_| MbufBurst::new()).collect(),
             since: now,
         }
+    }
+
+    /// Takes new parameters (the rings stay).
+    pub(super) fn set_params(&mut self, p: FreeParams) {
+        self.setup.mode = p.mode;
+        self.setup.defer_max = p.defer_max;
+        self.setup.max_age_ticks = p.max_age_ticks;
     }
 
     /// The worker id that owns `m`'s pool, if any worker does.

@@ -3,9 +3,11 @@
 //!
 //! - signal: the highest of backlog fill, RX queue fill (where the PMD can
 //!   count its descriptors) and processed rate / `pps_ceiling`;
-//! - `drop`: producers drop what they would enqueue to an overloaded worker
-//!   (`overload`); the worker serves its backlog before new RX work, and
-//!   may pause RX polling for `pause_rx_us` on entering overload;
+//! - `drop`: producers admit into an overloaded worker's backlog only up to
+//!   its low watermark and drop the rest (`overload`), so what it accepts
+//!   waits a bounded time while it keeps working at capacity; the worker
+//!   serves its backlog before new RX work of its own, and may pause RX
+//!   polling for `pause_rx_us` on entering overload;
 //! - `demote`: the worker runs SCHED_FIFO; overloaded, it switches itself to
 //!   SCHED_OTHER and yields once per round, so the kernel can throttle it;
 //! - `filter`: packets are judged at RX, before steering, while their
@@ -121,7 +123,13 @@ impl Io {
         };
         let mut fill = 0.0f64;
         if let Some(ring) = &self.backlog {
-            fill = f64::from(ring.count()) / f64::from(ring.capacity().max(1));
+            // Against max_backlog (what producers enforce), not the ring's
+            // size, which is larger so that a reload can raise the limit.
+            let limit = self
+                .steering
+                .as_ref()
+                .map_or(ring.capacity(), |s| s.max_backlog);
+            fill = f64::from(ring.count()) / f64::from(limit.max(1));
         }
         let dt = now.wrapping_sub(ov.rate_since);
         if dt >= ov.sample_ticks {
@@ -262,9 +270,10 @@ impl OverloadState {
         }
     }
 
-    /// Whether the drop policy refuses new work for `peer` now.
+    /// Under the drop policy: the fraction of `max_backlog` an overloaded
+    /// target may fill (its low watermark).
     #[inline(always)]
-    pub(super) fn refuses(&self, peer: &WorkerControl) -> bool {
-        self.setup.policy == OverloadPolicy::Drop && peer.overloaded.load(Ordering::Relaxed)
+    pub(super) fn drop_admission(&self) -> Option<f64> {
+        (self.setup.policy == OverloadPolicy::Drop).then_some(self.setup.thresholds.low)
     }
 }

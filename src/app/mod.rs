@@ -6,32 +6,29 @@
 //! accounting (`rx == tx + drops + in_flight`, mempools back to baseline),
 //! drop ports (stop + close), drop the EAL.
 
-use std::collections::BTreeMap;
+mod observe;
+mod params;
+mod reload;
+
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::config::{
-    self, Config, FilterWhen, ForwardMode, FreeMode, IdleMode, OverloadPolicy, RpsHash, SrcMac,
-};
+pub use observe::Observer;
+use observe::{Live, ReloadStatus};
+use params::Fixed;
+pub use params::{assign_rx_queues, output_ports, rps_worker_ids};
+use reload::Reloader;
+
+use crate::config::{self, Config};
 use crate::dpdk::{
-    self, cycles, lcore, os, BpfProgram, Eal, MbufRing, Mempool, Port, PortSetup, RingConsumer,
-    RingProducer, RxQueue, TxQueue,
+    self, cycles, lcore, os, Eal, MbufRing, Mempool, Port, PortSetup, RingConsumer, RingProducer,
+    RxQueue, RxTscField, TxQueue,
 };
-use crate::fwd::l2::XconnectTable;
-use crate::fwd::route::RouteTable;
-use crate::napi::NapiBudget;
-use crate::overload::{FilterCounters, RuleFilter, Thresholds};
-use crate::plan::{L3Tables, Mode, Plan, PortInfo};
-use crate::rps::RpsMap;
-use crate::stats::{
-    MempoolStats, OverloadStats, PoolStats, PortStats, Report, RuleStats, Totals, WorkerCounters,
-};
-use crate::wire::MacAddr;
-use crate::worker::{
-    self, FreeSetup, HashSource, Idle, OverloadSetup, PacketFilter, Steering, WorkerControl,
-    WorkerSetup,
-};
+use crate::overload::FilterCounters;
+use crate::stats::{Report, WorkerCounters};
+use crate::worker::{self, FreeSetup, WorkerControl, WorkerSetup};
 
 /// Options of `napifwd run` besides the config.
 #[derive(Debug, Clone, Default)]
@@ -44,6 +41,8 @@ pub struct RunOptions {
     pub stats_json: Option<PathBuf>,
     /// Print a stats line every second (default: when stdout is a terminal).
     pub live_stats: bool,
+    /// The config file, re-read on SIGHUP.
+    pub config_path: Option<PathBuf>,
 }
 
 /// Why `run` failed. Every variant's message says what to do.
@@ -79,6 +78,9 @@ pub enum RunError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The metrics endpoint could not start.
+    #[error("{0}")]
+    Metrics(#[from] crate::metrics::MetricsError),
     /// The accounting did not add up at exit: a bug, reported loudly.
     #[error("accounting error at exit: {0}")]
     Accounting(String),
@@ -91,6 +93,13 @@ const POOL_SLACK: u32 = 8192;
 /// Per-lcore mempool cache (DPDK's rule of thumb: a divisor of the pool size, <= 512).
 const POOL_CACHE: u32 = 256;
 
+/// Capacity of a backlog ring: four times `max_backlog` (at least 4096),
+/// so a reload can raise `max_backlog` that far without new rings; the
+/// configured `max_backlog` is enforced by the producers.
+pub fn backlog_ring_size(max_backlog: u32) -> u32 {
+    max_backlog.saturating_mul(4).clamp(4096, 1 << 20)
+}
+
 /// Capacity of a defer ring: room for several flushes' worth, so that a
 /// busy owner rarely makes consumers free locally (`defer_overflow`).
 fn defer_ring_size(defer_max: u32) -> u32 {
@@ -100,75 +109,6 @@ fn defer_ring_size(defer_max: u32) -> u32 {
 /// How long workers get to acknowledge the end of RX before they are told
 /// to stop anyway (a worker stuck in a round longer than this is a bug).
 const STOP_RX_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// The worker ids in the rps map when RPS is on: `rps.workers` lcores
-/// translated to worker ids, or every worker when the list is empty.
-pub fn rps_worker_ids(cfg: &Config) -> Option<Vec<usize>> {
-    if !cfg.rps.enabled {
-        return None;
-    }
-    let ids: Vec<usize> = if cfg.rps.workers.is_empty() {
-        (0..cfg.workers.lcores.len()).collect()
-    } else {
-        cfg.rps
-            .workers
-            .iter()
-            .filter_map(|lc| cfg.workers.lcores.iter().position(|l| l == lc))
-            .collect()
-    };
-    (!ids.is_empty()).then_some(ids)
-}
-
-/// Indices of the ports packets can be forwarded to: route ports (l3) or
-/// cross-connect outputs (l2).
-pub fn output_ports(cfg: &Config) -> Vec<usize> {
-    let index_of = |name: &str| cfg.ports.iter().position(|p| p.name == name);
-    let mut out: Vec<usize> = match cfg.forward.mode {
-        ForwardMode::L3 => cfg
-            .forward
-            .routes
-            .iter()
-            .filter_map(|r| index_of(&r.port))
-            .collect(),
-        ForwardMode::L2 => cfg
-            .forward
-            .l2
-            .iter()
-            .filter_map(|x| index_of(&x.output))
-            .collect(),
-    };
-    out.sort_unstable();
-    out.dedup();
-    out
-}
-
-/// Assigns (port, rx queue) pairs to workers: `[[workers.rx]]` pins first,
-/// then the rest round-robin in config order. Returns, per worker, the
-/// (port index, queue) pairs it polls.
-pub fn assign_rx_queues(cfg: &Config) -> Vec<Vec<(usize, u16)>> {
-    let n = cfg.workers.lcores.len().max(1);
-    let mut out = vec![Vec::new(); n];
-    let mut pinned = std::collections::BTreeSet::new();
-    for a in &cfg.workers.rx {
-        let port = cfg.ports.iter().position(|p| p.name == a.port);
-        let worker = cfg.workers.lcores.iter().position(|&l| l == a.lcore);
-        if let (Some(p), Some(w)) = (port, worker) {
-            if pinned.insert((p, a.queue)) {
-                out[w].push((p, a.queue));
-            }
-        }
-    }
-    let mut k = 0usize;
-    for (p, port) in cfg.ports.iter().enumerate() {
-        for q in 0..port.rx_queues {
-            if !pinned.contains(&(p, q)) {
-                out[k % n].push((p, q));
-                k += 1;
-            }
-        }
-    }
-    out
-}
 
 /// What napifwd can tell about a failed EAL init beyond DPDK's errno.
 pub fn eal_hint(cfg: &Config, hugepages_total: Option<u64>, online_cpus: usize) -> Option<String> {
@@ -209,6 +149,15 @@ struct Running {
     observer: Arc<Observer>,
     controls: Vec<Arc<WorkerControl>>,
     lcores: Vec<lcore::LaunchedLcore>,
+    reloader: Reloader,
+    drain_timeout_ms: u64,
+}
+
+/// The checks of a config that need more than parsing but no EAL:
+/// loading and verifying the eBPF filter program. `check-config` runs them
+/// so that it rejects what `run` would.
+pub fn check_runtime(cfg: &Config) -> Result<(), RunError> {
+    params::load_bpf(cfg).map(|_| ())
 }
 
 /// Runs the appliance until a signal, `--duration` or `--until-idle` stops
@@ -219,6 +168,8 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report, RunError> {
             "napifwd: warning: cannot block signals ({e}); Ctrl-C will kill without a report"
         );
     }
+    // Bound before EAL init: a taken port fails fast, before any hugepage.
+    let metrics_listener = crate::metrics::MetricsListener::bind(&cfg.metrics.listen)?;
     let args = config::eal_args(cfg, "napifwd");
     let eal = Eal::init(&args).map_err(|source| RunError::Eal {
         hint: eal_hint(
@@ -230,7 +181,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report, RunError> {
         ),
         source,
     })?;
-    let running = start(cfg)?;
+    let mut running = start(cfg)?;
     eprintln!(
         "napifwd: {} worker(s) on lcore(s) {:?}, {} port(s), mode {:?}; Ctrl-C to stop",
         cfg.workers.lcores.len(),
@@ -238,7 +189,12 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report, RunError> {
         cfg.ports.len(),
         cfg.forward.mode
     );
-    supervise(cfg, opts, &running);
+    let metrics = metrics_listener.and_then(|l| l.serve_or_warn(running.observer.clone()));
+    supervise(opts, &mut running);
+    // Joined before the final report: no reader of the ports is left.
+    if let Some(m) = metrics {
+        m.stop();
+    }
     let report = stop(running)?;
     if let Some(path) = &opts.stats_json {
         let json = serde_json::to_string_pretty(&report).expect("report serialises");
@@ -267,14 +223,14 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             .map(|&(p, _)| u32::from(cfg.ports[p].rx_descriptors))
             .sum();
         let tx_desc: u32 = cfg.ports.iter().map(|p| u32::from(p.tx_descriptors)).sum();
-        // With RPS, this worker's mbufs may also sit in every backlog.
+        // With RPS, this worker's mbufs may also sit in every backlog, and
+        // its dropped mbufs in its defer ring.
         let backlogs = if cfg.rps.enabled {
-            cfg.rps.max_backlog.saturating_mul(nworkers as u32)
+            backlog_ring_size(cfg.rps.max_backlog).saturating_mul(nworkers as u32)
         } else {
             0
         };
-        // In owner-free mode, its dropped mbufs may wait in its defer ring.
-        let defer = if cfg.free.mode == FreeMode::Owner && nworkers > 1 {
+        let defer = if nworkers > 1 {
             defer_ring_size(cfg.free.defer_max)
         } else {
             0
@@ -325,62 +281,39 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
         tx_by_port.push(tx.into_iter().map(Some).collect());
     }
 
-    let plan = Arc::new(build_plan(cfg, &ports)?);
-
     // Baseline after the ports started: RX rings (and PMD-internal copies)
     // now hold what they will hold for the life of the port.
     for (_, pool, base) in pools.iter_mut() {
         *base = pool.in_use();
     }
 
-    let budget = NapiBudget {
-        weight: cfg.napi.weight,
-        backlog_weight: cfg.napi.backlog_weight,
-        budget: cfg.napi.budget,
-        budget_ticks: cycles::us_to_tsc(u64::from(cfg.napi.budget_us)),
-    };
     let tx_drain_ticks = cycles::us_to_tsc(u64::from(cfg.forward.tx_drain_us));
-    let idle = match cfg.napi.idle {
-        IdleMode::Poll => Idle::Poll,
-        IdleMode::Park => Idle::Park {
-            after_rounds: cfg.napi.park_after_rounds,
-            max_sleep: Duration::from_micros(u64::from(cfg.napi.max_sleep_us)),
-        },
-    };
-
-    let sched = sched_class(cfg)?;
-    let bpf = load_bpf(cfg)?;
-    let filter_counters: Vec<Arc<FilterCounters>> = (0..nworkers)
-        .map(|_| Arc::new(FilterCounters::new(&cfg.overload.filter)))
-        .collect();
     let controls: Vec<Arc<WorkerControl>> = (0..nworkers)
         .map(|_| WorkerControl::new().map(Arc::new))
         .collect::<Result<_, _>>()
         .map_err(|e| RunError::Plan(format!("cannot create a worker eventfd: {e}")))?;
 
-    // RPS: one MP/SC backlog ring per worker in the rps map.
-    let rps_workers = rps_worker_ids(cfg);
-    let mut producers: Vec<Option<RingProducer>> = vec![None; nworkers];
-    let mut consumers: Vec<Option<RingConsumer>> = (0..nworkers).map(|_| None).collect();
-    if let Some(map_workers) = &rps_workers {
-        for &w in map_workers {
+    // RPS: one MP/SC backlog ring per worker (all of them, so that a reload
+    // can change the rps map), sized so max_backlog can grow live up to it.
+    let backlog_capacity = backlog_ring_size(cfg.rps.max_backlog);
+    let mut backlog_producers: Vec<Option<RingProducer>> = vec![None; nworkers];
+    let mut backlog_consumers: Vec<Option<RingConsumer>> = (0..nworkers).map(|_| None).collect();
+    if cfg.rps.enabled {
+        for (w, &lc) in cfg.workers.lcores.iter().enumerate() {
             let (p, c) = MbufRing::create(
                 &format!("napifwd_backlog{w}"),
-                cfg.rps.max_backlog,
-                lcore::socket_of(cfg.workers.lcores[w]),
+                backlog_capacity,
+                lcore::socket_of(lc),
             )?;
-            producers[w] = Some(p);
-            consumers[w] = Some(c);
+            backlog_producers[w] = Some(p);
+            backlog_consumers[w] = Some(c);
         }
     }
-    let backlogs: Vec<RingProducer> = producers.iter().flatten().cloned().collect();
-
-    // Owner free: one MP/SC defer ring per worker (only in owner mode, and
-    // only worth it with more than one worker).
-    let owner_mode = cfg.free.mode == FreeMode::Owner && nworkers > 1;
+    // Owner free: one MP/SC defer ring per worker when there is more than
+    // one (a reload may switch free.mode to owner later).
     let mut defer_producers: Vec<Option<RingProducer>> = vec![None; nworkers];
     let mut defer_consumers: Vec<Option<RingConsumer>> = (0..nworkers).map(|_| None).collect();
-    if owner_mode {
+    if nworkers > 1 {
         for (w, &lc) in cfg.workers.lcores.iter().enumerate() {
             let (p, c) = MbufRing::create(
                 &format!("napifwd_defer{w}"),
@@ -391,7 +324,31 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             defer_consumers[w] = Some(c);
         }
     }
+    let rings: Vec<RingProducer> = backlog_producers
+        .iter()
+        .chain(&defer_producers)
+        .flatten()
+        .cloned()
+        .collect();
     let worker_pools: Vec<Mempool> = pools.iter().map(|(_, p, _)| *p).collect();
+
+    let fixed = Fixed {
+        ports: ports.clone(),
+        backlogs: backlog_producers,
+        backlog_capacity,
+        controls: controls.clone(),
+    };
+    let shared = params::shared(cfg, &fixed, None)?;
+    let filter_counters: Vec<Arc<FilterCounters>> = (0..nworkers)
+        .map(|_| Arc::new(FilterCounters::new(&cfg.overload.filter)))
+        .collect();
+    let latency = if cfg.metrics.latency {
+        Some(RxTscField::register()?)
+    } else {
+        None
+    };
+    let (reply_tx, replies) = crossbeam_channel::unbounded();
+    let mut commands = Vec::with_capacity(nworkers);
 
     let mut counters = Vec::with_capacity(nworkers);
     let mut lcores = Vec::with_capacity(nworkers);
@@ -404,47 +361,45 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             .iter_mut()
             .map(|qs| qs.get_mut(w).and_then(Option::take))
             .collect();
-        let steering = rps_workers.as_ref().and_then(|map_workers| {
-            Some(Steering {
-                map: RpsMap::new(map_workers.clone())?,
-                backlogs: producers.clone(),
-                peers: controls.clone(),
-                hash: match cfg.rps.hash {
-                    RpsHash::Auto => HashSource::Auto,
-                    RpsHash::Software => HashSource::Software,
-                },
-                symmetric: cfg.rps.symmetric,
-                local_fast_path: cfg.rps.local_fast_path,
-                flow_limit: cfg.rps.flow_limit.then_some(cfg.rps.flow_limit_table_len),
-                max_backlog: cfg.rps.max_backlog,
-            })
-        });
-        let overload = overload_setup(cfg, &assignment[w], bpf.clone(), filter_counters[w].clone());
+        let prm = params::params(
+            cfg,
+            &fixed,
+            &shared,
+            w,
+            &assignment[w],
+            filter_counters[w].clone(),
+        );
+        let (cmd_tx, inbox) = crossbeam_channel::unbounded();
+        commands.push(cmd_tx);
         let c = Arc::new(WorkerCounters::default());
         let setup = WorkerSetup {
             id: w,
             lcore: lc,
             rx,
             tx,
-            backlog: consumers[w].take(),
-            steering,
-            plan: plan.clone(),
-            budget,
-            idle,
+            backlog: backlog_consumers[w].take(),
+            steering: prm.steering,
+            plan: shared.plan.clone(),
+            budget: prm.budget,
+            idle: prm.idle,
             tx_drain_ticks,
-            per_packet_cycles: cfg.bench.per_packet_cycles,
-            overload,
+            drain_ticks: cycles::us_to_tsc(cfg.workers.drain_timeout_ms.saturating_mul(1000)),
+            per_packet_cycles: prm.per_packet_cycles,
+            overload: prm.overload,
             free: FreeSetup {
-                mode: cfg.free.mode,
+                mode: prm.free.mode,
                 pools: worker_pools.clone(),
                 defer_rings: defer_producers.clone(),
                 own_ring: defer_consumers[w].take(),
-                defer_max: cfg.free.defer_max,
-                max_age_ticks: cycles::us_to_tsc(cfg.free.max_age_us),
+                defer_max: prm.free.defer_max,
+                max_age_ticks: prm.free.max_age_ticks,
             },
-            sched,
+            sched: shared.sched,
+            latency,
             counters: c.clone(),
             control: controls[w].clone(),
+            inbox,
+            replies: reply_tx.clone(),
         };
         counters.push(c);
         match lcore::launch(lc, move || worker::run(setup)) {
@@ -466,154 +421,38 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
         pools,
         worker_lcores: cfg.workers.lcores.clone(),
         counters,
-        backlogs,
-        policy: cfg.overload.policy,
-        filter_counters,
+        rings,
+        live: Mutex::new(Live {
+            policy: cfg.overload.policy,
+            filter_counters,
+        }),
+        reloads: ReloadStatus {
+            last_ok: AtomicBool::new(true),
+            ..ReloadStatus::default()
+        },
         started: Instant::now(),
     });
+    let reloader = Reloader {
+        plan: shared.plan.clone(),
+        cfg: cfg.clone(),
+        fixed,
+        commands,
+        replies,
+        assignment,
+        removed: Default::default(),
+    };
     Ok(Running {
         observer,
         controls,
         lcores,
-    })
-}
-
-/// The scheduling class workers run in: SCHED_FIFO for the demote policy
-/// (at `overload.demote.fifo_priority`) or when `workers.fifo_priority` is
-/// set. Checked here, on the main thread, so that a missing permission
-/// fails `run` at start with the fix instead of leaving a worker behind.
-fn sched_class(cfg: &Config) -> Result<Option<os::SchedClass>, RunError> {
-    let prio = if cfg.overload.policy == OverloadPolicy::Demote {
-        cfg.overload.demote.fifo_priority
-    } else {
-        cfg.workers.fifo_priority
-    };
-    if prio == 0 {
-        return Ok(None);
-    }
-    let class = os::SchedClass::Fifo(prio);
-    os::set_sched_class(class)
-        .and_then(|()| os::set_sched_class(os::SchedClass::Other))
-        .map_err(|e| {
-            RunError::Sched(format!(
-                "cannot run workers SCHED_FIFO at priority {prio}: {e}. Run napifwd as root or \
-                 give it CAP_SYS_NICE (docker run --cap-add SYS_NICE), or raise RLIMIT_RTPRIO; \
-                 or choose another overload.policy / set workers.fifo_priority = 0"
-            ))
-        })?;
-    Ok(Some(class))
-}
-
-/// Loads and verifies `overload.filter.bpf_object` (its `.text` section,
-/// where clang puts an unannotated function; a `section:NAME` suffix picks
-/// another). A file that does not load is a config error.
-fn load_bpf(cfg: &Config) -> Result<Option<Arc<BpfProgram>>, RunError> {
-    let f = &cfg.overload.filter;
-    if cfg.overload.policy != OverloadPolicy::Filter || f.bpf_object.is_empty() {
-        return Ok(None);
-    }
-    let (path, section) = match f.bpf_object.rsplit_once(":section:") {
-        Some((p, s)) => (p, s),
-        None => (f.bpf_object.as_str(), ".text"),
-    };
-    BpfProgram::load(std::path::Path::new(path), section)
-        .map(|p| Some(Arc::new(p)))
-        .map_err(|e| RunError::Config(format!("overload.filter.bpf_object: {e}")))
-}
-
-/// One worker's overload policy setup, or `None` for policy "none" with
-/// nothing to detect for.
-fn overload_setup(
-    cfg: &Config,
-    rx: &[(usize, u16)],
-    bpf: Option<Arc<BpfProgram>>,
-    counters: Arc<FilterCounters>,
-) -> Option<OverloadSetup> {
-    let o = &cfg.overload;
-    let hz = cycles::tsc_hz();
-    let filter = match o.policy {
-        OverloadPolicy::Filter => Some(match bpf {
-            Some(p) => PacketFilter::Bpf(p),
-            None => PacketFilter::Rules(RuleFilter::new(&o.filter, counters, hz, cycles::rdtsc())),
-        }),
-        _ => None,
-    };
-    Some(OverloadSetup {
-        policy: o.policy,
-        thresholds: Thresholds {
-            high: o.high_watermark,
-            low: o.low_watermark,
-            enter_after: cycles::us_to_tsc(o.enter_after_us),
-            exit_after: cycles::us_to_tsc(o.exit_after_us),
-        },
-        pps_ceiling: o.pps_ceiling,
-        pause_rx_ticks: cycles::us_to_tsc(o.drop.pause_rx_us),
-        fifo_priority: o.demote.fifo_priority,
-        filter,
-        filter_always: o.filter.when == FilterWhen::Always,
-        rx_descriptors: rx
-            .iter()
-            .map(|&(p, _)| cfg.ports[p].rx_descriptors)
-            .collect(),
-        tsc_hz: hz,
-    })
-}
-
-/// Builds the forwarding plan from the config and the started ports.
-fn build_plan(cfg: &Config, ports: &[Port]) -> Result<Plan, RunError> {
-    let infos: Vec<PortInfo> = ports
-        .iter()
-        .zip(&cfg.ports)
-        .map(|(p, pc)| PortInfo {
-            mac: MacAddr(p.mac()),
-            mtu: pc.mtu,
-        })
-        .collect();
-    let index_of = |name: &str| cfg.ports.iter().position(|p| p.name == name);
-    let socket = lcore::socket_of(cfg.workers.lcores[0]);
-    let mode = match cfg.forward.mode {
-        ForwardMode::L3 => {
-            let routes = RouteTable::new(
-                cfg.forward
-                    .routes
-                    .iter()
-                    .filter_map(|r| index_of(&r.port).map(|p| (r.prefix, p, r.next_hop_mac))),
-            )
-            .map_err(|e| RunError::Plan(e.to_string()))?;
-            Mode::L3(L3Tables::build(&routes, socket)?)
-        }
-        ForwardMode::L2 => {
-            let entries = cfg.forward.l2.iter().filter_map(|x| {
-                let input = index_of(&x.input)?;
-                let output = index_of(&x.output)?;
-                let src = match x.src_mac {
-                    None => None,
-                    Some(SrcMac::Port) => Some(infos[output].mac),
-                    Some(SrcMac::Mac(m)) => Some(m),
-                };
-                Some((input, output, x.dst_mac, src))
-            });
-            Mode::L2(Box::new(
-                XconnectTable::new(entries).map_err(|e| RunError::Plan(e.to_string()))?,
-            ))
-        }
-    };
-    let max_id = ports.iter().map(|p| usize::from(p.id())).max().unwrap_or(0);
-    let mut index_by_port_id = vec![None; max_id + 1];
-    for (i, p) in ports.iter().enumerate() {
-        index_by_port_id[usize::from(p.id())] = Some(i);
-    }
-    Ok(Plan {
-        mode,
-        index_by_port_id,
-        ports: infos,
-        verify_ipv4_checksum: cfg.forward.verify_ipv4_checksum,
+        reloader,
+        drain_timeout_ms: cfg.workers.drain_timeout_ms,
     })
 }
 
 /// The main lcore's loop: signals, stop conditions, the live stats line.
-fn supervise(_cfg: &Config, opts: &RunOptions, r: &Running) {
-    let obs = &r.observer;
+fn supervise(opts: &RunOptions, r: &mut Running) {
+    let obs = r.observer.clone();
     let tick = opts
         .until_idle
         .map(|d| (d / 4).clamp(Duration::from_millis(1), Duration::from_millis(100)))
@@ -630,9 +469,10 @@ fn supervise(_cfg: &Config, opts: &RunOptions, r: &Running) {
                     eprintln!("napifwd: {sig:?}: stopping");
                     return;
                 }
-                os::Signal::Hangup => {
-                    eprintln!("napifwd: SIGHUP: live reload is not supported yet; restart to apply config changes");
-                }
+                os::Signal::Hangup => match &opts.config_path {
+                    Some(path) => r.reloader.reload(path, &obs),
+                    None => eprintln!("napifwd: SIGHUP: no config file to re-read"),
+                },
             }
         }
         let now = Instant::now();
@@ -685,6 +525,15 @@ fn stop(r: Running) -> Result<Report, RunError> {
     for c in &r.controls {
         c.request_stop();
     }
+    // Phase 3 once every worker drained its backlog: nobody drops (and so
+    // defers) any more, the owners free their defer rings and return.
+    let deadline = Instant::now() + Duration::from_millis(r.drain_timeout_ms) + STOP_RX_TIMEOUT;
+    while !r.controls.iter().all(|c| c.drained()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    for c in &r.controls {
+        c.request_finish();
+    }
     for l in r.lcores {
         let lc = l.lcore();
         let rc = l.wait();
@@ -693,136 +542,6 @@ fn stop(r: Running) -> Result<Report, RunError> {
         }
     }
     r.observer.report().map_err(RunError::from)
-}
-
-/// Read-only access to a running appliance's counters, from any thread:
-/// the final report, the live stats line, `/status` and `/metrics` all come
-/// from [`Observer::report`], so they cannot disagree.
-#[derive(Debug)]
-pub struct Observer {
-    port_names: Vec<String>,
-    ports: Vec<Port>,
-    pools: Vec<(String, Mempool, u32)>,
-    worker_lcores: Vec<u32>,
-    counters: Vec<Arc<WorkerCounters>>,
-    /// Producer handles of the backlogs, only to count what they hold.
-    backlogs: Vec<RingProducer>,
-    /// `overload.policy`, for the report.
-    policy: OverloadPolicy,
-    /// Each worker's filter rule counters.
-    filter_counters: Vec<Arc<FilterCounters>>,
-    started: Instant,
-}
-
-impl Observer {
-    /// A point-in-time report. Worker counters are read without stopping
-    /// the workers, so live totals may be a few packets apart; after the
-    /// workers stopped, the report is exact.
-    pub fn report(&self) -> Result<Report, dpdk::DpdkError> {
-        let uptime = self.started.elapsed().as_secs_f64();
-        let workers: Vec<_> = self
-            .counters
-            .iter()
-            .zip(&self.worker_lcores)
-            .enumerate()
-            .map(|(i, (c, &lc))| c.snapshot(i, lc))
-            .collect();
-        let in_flight = self
-            .counters
-            .iter()
-            .map(|c| c.tx_buffered.get())
-            .sum::<u64>()
-            + self
-                .backlogs
-                .iter()
-                .map(|b| u64::from(b.count()))
-                .sum::<u64>();
-        let totals = Totals::from_workers(&workers, in_flight);
-        let mut ports = BTreeMap::new();
-        for (p, name) in self.ports.iter().zip(&self.port_names) {
-            let st = p.stats()?;
-            ports.insert(
-                name.clone(),
-                PortStats {
-                    port_id: p.id(),
-                    driver: p.driver().to_owned(),
-                    rx_packets: st.rx_packets,
-                    tx_packets: st.tx_packets,
-                    rx_bytes: st.rx_bytes,
-                    tx_bytes: st.tx_bytes,
-                    rx_missed: st.rx_missed,
-                    rx_errors: st.rx_errors,
-                    tx_errors: st.tx_errors,
-                    rx_nombuf: st.rx_nombuf,
-                },
-            );
-        }
-        let mut mempools = MempoolStats::default();
-        for (name, pool, base) in &self.pools {
-            let in_use = pool.in_use();
-            mempools.in_use_at_exit += u64::from(in_use);
-            mempools.baseline += u64::from(*base);
-            mempools.pools.insert(
-                name.clone(),
-                PoolStats {
-                    size: u64::from(pool.size()),
-                    in_use: u64::from(in_use),
-                    baseline: u64::from(*base),
-                },
-            );
-        }
-        let mut overload = OverloadStats {
-            policy: self.policy.as_str().to_owned(),
-            workers_overloaded: workers.iter().filter(|w| w.overloaded).count(),
-            rules: Vec::new(),
-        };
-        if self.policy == OverloadPolicy::Filter {
-            if let Some(first) = self.filter_counters.first() {
-                overload.rules = first
-                    .names
-                    .iter()
-                    .enumerate()
-                    .map(|(i, name)| RuleStats {
-                        name: name.clone(),
-                        matched: self
-                            .filter_counters
-                            .iter()
-                            .map(|f| f.rules[i].matched.get())
-                            .sum(),
-                        dropped: self
-                            .filter_counters
-                            .iter()
-                            .map(|f| f.rules[i].dropped.get())
-                            .sum(),
-                    })
-                    .collect();
-            }
-        }
-        Ok(Report {
-            version: env!("CARGO_PKG_VERSION"),
-            uptime_seconds: uptime,
-            totals,
-            ports,
-            workers,
-            mempools,
-            overload,
-        })
-    }
-
-    /// Total packets received so far.
-    pub fn rx_packets(&self) -> u64 {
-        self.counters.iter().map(|c| c.rx_packets.get()).sum()
-    }
-
-    /// Total packets transmitted so far.
-    pub fn tx_packets(&self) -> u64 {
-        self.counters.iter().map(|c| c.tx_packets.get()).sum()
-    }
-
-    /// Total packets dropped so far.
-    pub fn dropped_packets(&self) -> u64 {
-        self.counters.iter().map(|c| c.dropped_total()).sum()
-    }
 }
 
 fn print_final(r: &Report) {

@@ -1,0 +1,603 @@
+//! SIGHUP reloads of a running instance, watched through `/status`.
+//!
+//! - A loop of reloads during traffic: a valid change (napi.budget and the
+//!   route's next-hop MAC), an invalid file, a restart-only change
+//!   (eal.memory_mb), a file that is not TOML, another valid change. Applied
+//!   / rejected / rejected / rejected / applied, as stderr, the report's
+//!   `config` object and `/metrics` say; the output shows each applied MAC
+//!   from its reload on and never the MAC of a rejected file; forwarding
+//!   never stops; at exit everything is accounted for and no mbuf leaked.
+//! - Worker removal and return during a flow replay: two workers, both in
+//!   the rps map; a reload takes one out of the map (its flows, and its RX
+//!   queue if it had one, move to the other), another puts it back. Every
+//!   packet comes out exactly once and each flow's packets leave in order,
+//!   across both workers' TX queues (net_pcap stamps every frame at
+//!   `tx_burst` time from one clock).
+
+mod common;
+mod live;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use common::{dpdk_lock, TempDir};
+use live::*;
+
+const MAC_1: &str = NEXT_HOP;
+const MAC_2: &str = "02:00:00:00:02:02";
+/// In rejected files only: must never appear on the wire.
+const MAC_3: &str = "02:00:00:00:03:03";
+const MAC_4: &str = "02:00:00:00:04:04";
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// What a reload should do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Applied,
+    Rejected,
+}
+
+#[test]
+fn sighup_loop_applies_valid_changes_rejects_the_rest_and_never_stops_forwarding() {
+    let dir = TempDir::new("reload_loop");
+    let flows: Vec<Flow> = (0..256).map(|i| flow(i, true)).collect();
+    let in_path = dir.join("in.pcap");
+    common::pcapio::write_pcap(&in_path, &interleave(&flows, 1, 8));
+    let empty = dir.join("empty.pcap");
+    common::pcapio::write_pcap(&empty, &[]);
+    let tx = [dir.join("out-q0.pcap"), dir.join("out-q1.pcap")];
+    let port = free_port();
+    let config = |memory_mb: u32, budget: u32, next_hop: &str| {
+        let mut t = eal_two_cpus(memory_mb);
+        t += &pcap_source(0, "src", &in_path, true);
+        t += &pcap_output(1, "out", &empty, &tx);
+        t += &workers(&[1, 2], None);
+        t += &rps(&[], 1000);
+        t += &format!("\n[napi]\nbudget = {budget}\n");
+        t += &l3_route("out", next_hop);
+        t += &bench(100_000);
+        t += &metrics(port);
+        t
+    };
+    let steps: [(&str, String, Outcome); 5] = [
+        (
+            "valid: napi.budget 300 -> 64, next hop MAC_2",
+            config(1024, 64, MAC_2),
+            Outcome::Applied,
+        ),
+        (
+            "invalid: napi.budget = 0 (and next hop MAC_3)",
+            config(1024, 0, MAC_3),
+            Outcome::Rejected,
+        ),
+        (
+            "restart-only: eal.memory_mb 1024 -> 1536 (and next hop MAC_3)",
+            config(1536, 64, MAC_3),
+            Outcome::Rejected,
+        ),
+        (
+            "not TOML (with next hop MAC_3)",
+            config(1024, 64, MAC_3) + "\n[napi\nbudget = = 1\n",
+            Outcome::Rejected,
+        ),
+        (
+            "valid: napi.budget 64 -> 128, next hop MAC_4",
+            config(1024, 128, MAC_4),
+            Outcome::Applied,
+        ),
+    ];
+
+    let _g = dpdk_lock();
+    let t_start = unix_now();
+    let mut n = Instance::start(&dir, &config(1024, 300, MAC_1), port, &[]);
+    let mut prev = n.wait_for("forwarding to start", |v| u(v, "/totals/tx_packets") > 2000);
+    let sampler = Sampler::start(n.addr);
+    assert_eq!(
+        cfg(&prev, "last_reload_successful"),
+        1,
+        "no reload tried yet"
+    );
+    assert_eq!(cfg(&prev, "last_reload_unix_seconds"), 0);
+
+    for (k, (what, text, outcome)) in steps.iter().enumerate() {
+        let (applied, rejected) = (
+            cfg(&prev, "reloads_applied"),
+            cfg(&prev, "reloads_rejected"),
+        );
+        n.rewrite_config(text);
+        n.signal("HUP");
+        let v = n.wait_for(&format!("reload {k} ({what}) to be answered"), |v| {
+            cfg(v, "reloads_applied") + cfg(v, "reloads_rejected") > applied + rejected
+        });
+        let p = pretty(&v);
+        match outcome {
+            Outcome::Applied => {
+                assert_eq!(cfg(&v, "reloads_applied"), applied + 1, "{what}\n{p}");
+                assert_eq!(cfg(&v, "reloads_rejected"), rejected, "{what}\n{p}");
+                assert_eq!(cfg(&v, "last_reload_successful"), 1, "{what}\n{p}");
+                let at = cfg(&v, "last_reload_unix_seconds");
+                assert!(
+                    at >= t_start && at <= unix_now(),
+                    "{what}: last_reload_unix_seconds {at}\n{p}"
+                );
+            }
+            Outcome::Rejected => {
+                assert_eq!(cfg(&v, "reloads_rejected"), rejected + 1, "{what}\n{p}");
+                assert_eq!(cfg(&v, "reloads_applied"), applied, "{what}\n{p}");
+                assert_eq!(cfg(&v, "last_reload_successful"), 0, "{what}\n{p}");
+                assert_eq!(
+                    cfg(&v, "last_reload_unix_seconds"),
+                    cfg(&prev, "last_reload_unix_seconds"),
+                    "{what}: a rejected reload is not the last applied one\n{p}"
+                );
+                let (code, metrics) = http_get(n.addr, "/metrics").expect("/metrics answers");
+                assert_eq!(code, 200);
+                assert!(
+                    metrics
+                        .lines()
+                        .any(|l| l == "napifwd_config_last_reload_successful 0"),
+                    "{what}: /metrics must say the last reload failed"
+                );
+            }
+        }
+        // Forwarding goes on after the reload.
+        let tx = u(&v, "/totals/tx_packets");
+        assert!(
+            tx > u(&prev, "/totals/tx_packets"),
+            "{what}: tx did not grow across the reload\n{p}"
+        );
+        prev = n.wait_for(
+            &format!("forwarding to go on after reload {k} ({what})"),
+            |v| u(v, "/totals/tx_packets") >= tx + 2000,
+        );
+    }
+    let (code, metrics) = http_get(n.addr, "/metrics").expect("/metrics answers");
+    assert_eq!(code, 200);
+    assert!(metrics
+        .lines()
+        .any(|l| l == "napifwd_config_last_reload_successful 1"));
+    assert!(metrics
+        .lines()
+        .any(|l| l == "napifwd_config_reloads_total 2"));
+    assert!(metrics
+        .lines()
+        .any(|l| l == "napifwd_config_reloads_rejected_total 3"));
+
+    let samples = sampler.stop();
+    n.signal("TERM");
+    let (out, stats) = n.finish(Duration::from_secs(60));
+    let v = exited_ok(&out, stats);
+    assert_accounted(&v);
+    assert_eq!(cfg(&v, "reloads_applied"), 2, "{}", pretty(&v));
+    assert_eq!(cfg(&v, "reloads_rejected"), 3, "{}", pretty(&v));
+
+    // Forwarding never stopped: the counters kept moving while sampled.
+    assert!(
+        samples.len() >= 20,
+        "only {} /status samples",
+        samples.len()
+    );
+    let (rx_stall, tx_stall) = longest_stall(&samples);
+    assert!(
+        rx_stall < Duration::from_secs(1) && tx_stall < Duration::from_secs(1),
+        "rx stood still for {rx_stall:?}, tx for {tx_stall:?} during the reloads"
+    );
+
+    // stderr: one line per SIGHUP, in order, saying what happened.
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("SIGHUP"))
+        .collect();
+    assert_eq!(lines.len(), steps.len(), "{}", out.describe());
+    for ((what, _, outcome), line) in steps.iter().zip(&lines) {
+        match outcome {
+            Outcome::Applied => assert!(line.contains("reloaded"), "{what}: {line}"),
+            Outcome::Rejected => assert!(
+                line.contains("rejected") && line.contains("running config stays"),
+                "{what}: {line}"
+            ),
+        }
+    }
+    let rest_of = |i: usize| {
+        // A rejection's explanation may span several lines: everything
+        // from its SIGHUP line to the next one.
+        let start = out.stderr.find(lines[i]).expect("line in stderr");
+        let tail = &out.stderr[start..];
+        let end = lines
+            .get(i + 1)
+            .and_then(|next| tail.find(next))
+            .unwrap_or(tail.len());
+        tail[..end].to_owned()
+    };
+    let invalid = rest_of(1);
+    assert!(
+        invalid.contains("invalid config") && invalid.contains("napi.budget"),
+        "the rejection names the bad key:\n{invalid}"
+    );
+    let restart = rest_of(2);
+    assert!(
+        restart.contains("need a restart") && restart.contains("[eal]"),
+        "the rejection names the restart-only section:\n{restart}"
+    );
+    assert!(
+        !restart.contains("[[ports]]") && !restart.contains("[workers]"),
+        "only [eal] changed:\n{restart}"
+    );
+    assert!(rest_of(3).contains("invalid config"), "{}", rest_of(3));
+
+    // The wire: each TX queue shows MAC_1, then MAC_2, then MAC_4, each
+    // from its reload on; never MAC_3.
+    let phase = |m: &str| match m {
+        MAC_1 => Some(0),
+        MAC_2 => Some(1),
+        MAC_4 => Some(2),
+        _ => None,
+    };
+    let mut per_phase = [0u64; 3];
+    let mut total = 0u64;
+    for f in &tx {
+        let frames = read_pcap_ts(f);
+        let mut cur = 0;
+        for (i, (_, fr)) in frames.iter().enumerate() {
+            let m = mac_string(&dst_mac(fr));
+            let ph = phase(&m).unwrap_or_else(|| {
+                panic!(
+                    "{}: frame {i} went to {m}: a next hop of a rejected config took effect",
+                    f.display()
+                )
+            });
+            assert!(
+                ph >= cur,
+                "{}: frame {i} went to {m} after frames to a later config's next hop",
+                f.display()
+            );
+            cur = ph;
+            per_phase[ph] += 1;
+        }
+        total += frames.len() as u64;
+    }
+    assert_eq!(total, u(&v, "/totals/tx_packets"), "frames written == tx");
+    assert!(
+        per_phase.iter().all(|&c| c > 0),
+        "frames per next hop (MAC_1, MAC_2, MAC_4): {per_phase:?}"
+    );
+}
+
+/// Which worker a removal takes out of the rps map.
+#[derive(Debug, Clone, Copy)]
+enum Removed {
+    /// Worker 0 (lcore 1), which polls the RX queue: the queue moves.
+    RxWorker,
+    /// Worker 1 (lcore 2), which has only its backlog: it drains.
+    BacklogWorker,
+}
+
+/// Flows of the replay and packets per flow.
+const FLOWS_ON_W0: usize = 48;
+const FLOWS_ON_W1: usize = 16;
+const PER_FLOW: u32 = 1500;
+
+fn removal_and_return(removed: Removed) {
+    let name = format!("reload_remove_{removed:?}");
+    let dir = TempDir::new(&name);
+    // Three flows in four on worker 0 (which forwards them inline, so its
+    // RX rate is bounded by its own work), one in four on worker 1 via its
+    // backlog: worker 1 has three times the capacity it needs, and its
+    // backlog (max 2000) does not overflow even if it loses its CPU for a
+    // while.
+    let mut flows = Vec::new();
+    let (mut on0, mut on1) = (0, 0);
+    for id in 0.. {
+        if on0 == FLOWS_ON_W0 && on1 == FLOWS_ON_W1 {
+            break;
+        }
+        let f = flow(id, true);
+        match rps_target(&frame(&f, 0, 0), 2) {
+            0 if on0 < FLOWS_ON_W0 => on0 += 1,
+            1 if on1 < FLOWS_ON_W1 => on1 += 1,
+            _ => continue,
+        }
+        flows.push(f);
+    }
+    let input = interleave(&flows, PER_FLOW, 4);
+    let n_in = input.len() as u64;
+    let in_path = dir.join("in.pcap");
+    common::pcapio::write_pcap(&in_path, &input);
+    let empty = dir.join("empty.pcap");
+    common::pcapio::write_pcap(&empty, &[]);
+    let tx = [dir.join("out-q0.pcap"), dir.join("out-q1.pcap")];
+    let port = free_port();
+    let config = |map: &[u32]| {
+        let mut t = eal_two_cpus(1024);
+        t += &pcap_source(0, "src", &in_path, false);
+        t += &pcap_output(1, "out", &empty, &tx);
+        t += &workers(&[1, 2], None);
+        t += &rps(map, 2000);
+        t += &l3_route("out", NEXT_HOP);
+        t += &bench(40_000);
+        t += &metrics(port);
+        t
+    };
+    let (gone, kept_lcore) = match removed {
+        Removed::RxWorker => (0usize, 2u32),
+        Removed::BacklogWorker => (1usize, 1u32),
+    };
+    let stay = 1 - gone;
+
+    let _g = dpdk_lock();
+    let mut n = Instance::start(&dir, &config(&[1, 2]), port, &[]);
+    n.wait_for("a sixth of the replay", |v| {
+        u(v, "/totals/rx_packets") >= n_in / 6
+    });
+
+    // Removal.
+    n.rewrite_config(&config(&[kept_lcore]));
+    n.signal("HUP");
+    let s1 = n.wait_for("the removal to be applied", |v| {
+        cfg(v, "reloads_applied") + cfg(v, "reloads_rejected") >= 1
+    });
+    assert_eq!(cfg(&s1, "reloads_applied"), 1, "{}", pretty(&s1));
+    assert!(
+        u(&s1, "/totals/rx_packets") < n_in * 2 / 3,
+        "the replay must still be running after the removal\n{}",
+        pretty(&s1)
+    );
+    let s2 = n.wait_for("another sixth of the replay", |v| {
+        u(v, "/totals/rx_packets") >= u(&s1, "/totals/rx_packets") + n_in / 6
+    });
+    match removed {
+        Removed::RxWorker => {
+            assert_eq!(
+                wk(&s2, 0, "rx_packets"),
+                wk(&s1, 0, "rx_packets"),
+                "worker 0 is out of the map: its RX queue belongs to worker 1\n{}",
+                pretty(&s2)
+            );
+            assert!(wk(&s2, 1, "rx_packets") > wk(&s1, 1, "rx_packets"));
+        }
+        Removed::BacklogWorker => {
+            assert_eq!(
+                wk(&s2, 1, "processed"),
+                wk(&s1, 1, "processed"),
+                "worker 1 is out of the map: nothing is steered to it\n{}",
+                pretty(&s2)
+            );
+            assert!(wk(&s2, 0, "processed") > wk(&s1, 0, "processed"));
+        }
+    }
+    assert!(wk(&s2, stay, "processed") > wk(&s1, stay, "processed"));
+
+    // Return.
+    n.rewrite_config(&config(&[1, 2]));
+    n.signal("HUP");
+    let s3 = n.wait_for("the return to be applied", |v| {
+        cfg(v, "reloads_applied") + cfg(v, "reloads_rejected") >= 2
+    });
+    assert_eq!(cfg(&s3, "reloads_applied"), 2, "{}", pretty(&s3));
+    assert!(
+        u(&s3, "/totals/rx_packets") < n_in - n_in / 12,
+        "the replay must still be running after the return\n{}",
+        pretty(&s3)
+    );
+    n.wait_for("the whole replay to be forwarded or dropped", |v| {
+        u(v, "/totals/rx_packets") == n_in
+            && u(v, "/totals/tx_packets") + u(v, "/totals/dropped_packets") == n_in
+    });
+    n.signal("TERM");
+    let (out, stats) = n.finish(Duration::from_secs(60));
+    let v = exited_ok(&out, stats);
+    let p = pretty(&v);
+    assert_accounted(&v);
+    assert_eq!(cfg(&v, "reloads_applied"), 2, "{p}");
+    assert_eq!(cfg(&v, "reloads_rejected"), 0, "{p}");
+    assert_eq!(
+        u(&v, "/totals/dropped_packets"),
+        0,
+        "nothing accepted may be lost across a removal and a return\n{p}"
+    );
+    assert_eq!(u(&v, "/totals/tx_packets"), n_in, "{p}");
+    assert!(
+        wk(&v, gone, "processed") > wk(&s3, gone, "processed"),
+        "the returned worker forwards again\n{p}"
+    );
+    if let Removed::RxWorker = removed {
+        assert!(
+            wk(&v, 0, "rx_packets") > wk(&s3, 0, "rx_packets"),
+            "worker 0 got its RX queue back\n{p}"
+        );
+    }
+    let hups: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("SIGHUP"))
+        .collect();
+    assert_eq!(hups.len(), 2, "{}", out.describe());
+    assert!(
+        hups[0].contains("reloaded")
+            && hups[0].contains(&format!(
+                "rps map [{stay}], workers out of the map [{gone}]"
+            )),
+        "{}",
+        hups[0]
+    );
+    assert!(
+        hups[1].contains("reloaded")
+            && hups[1].contains("rps map [0, 1], workers out of the map []"),
+        "{}",
+        hups[1]
+    );
+
+    // The wire: every packet exactly once; each flow in order across both
+    // TX queues; the moved flows really changed queue and came back.
+    let mut by_flow: BTreeMap<u32, Vec<(u32, Duration, usize)>> = BTreeMap::new();
+    for (q, f) in tx.iter().enumerate() {
+        for (ts, fr) in read_pcap_ts(f) {
+            let (flow, seq) = tag(&fr).expect("a test frame");
+            by_flow.entry(flow).or_default().push((seq, ts, q));
+        }
+    }
+    assert_eq!(by_flow.len(), flows.len(), "flows that came out");
+    let mut moved = 0;
+    for (flow, mut pkts) in by_flow {
+        // Per queue, the file order is the TX order: sequences must rise.
+        for q in 0..2 {
+            let seqs: Vec<u32> = pkts.iter().filter(|p| p.2 == q).map(|p| p.0).collect();
+            assert!(
+                seqs.windows(2).all(|w| w[0] < w[1]),
+                "flow {flow} out of order (or duplicated) on queue {q}"
+            );
+        }
+        pkts.sort_by_key(|p| p.0);
+        let seqs: Vec<u32> = pkts.iter().map(|p| p.0).collect();
+        assert_eq!(
+            seqs,
+            (0..PER_FLOW).collect::<Vec<_>>(),
+            "flow {flow}: every packet exactly once"
+        );
+        for w in pkts.windows(2) {
+            assert!(
+                w[0].1 <= w[1].1,
+                "flow {flow}: packet {} (queue {}, t={:?}) left after packet {} (queue {}, t={:?})",
+                w[0].0,
+                w[0].2,
+                w[0].1,
+                w[1].0,
+                w[1].2,
+                w[1].1
+            );
+        }
+        // Queue runs in sequence order, e.g. [0, 1, 0] for a flow of the
+        // removed worker.
+        let mut runs: Vec<usize> = pkts.iter().map(|p| p.2).collect();
+        runs.dedup();
+        if runs == [gone, stay, gone] {
+            moved += 1;
+        } else {
+            assert!(
+                runs == [gone] || runs == [stay],
+                "flow {flow}: queue runs {runs:?}"
+            );
+        }
+    }
+    let expected_moved = match removed {
+        Removed::RxWorker => FLOWS_ON_W0,
+        Removed::BacklogWorker => FLOWS_ON_W1,
+    };
+    assert_eq!(
+        moved, expected_moved,
+        "flows of the removed worker that moved to the other and came back"
+    );
+}
+
+#[test]
+fn removing_the_rx_worker_moves_its_queue_and_keeps_every_packet_and_flow_order() {
+    removal_and_return(Removed::RxWorker);
+}
+
+#[test]
+fn removing_a_backlog_worker_drains_it_and_keeps_every_packet_and_flow_order() {
+    removal_and_return(Removed::BacklogWorker);
+}
+
+/// A reload that moves RX queues waits for the backlogs to drain, for at
+/// most a step timeout (2 s in src/app/reload.rs). When the drain takes
+/// longer (a full backlog of 4000 packets at ~1 ms each), the reload may be
+/// rejected, but forwarding must go on: RX was paused for the regroup and
+/// must be resumed whatever the outcome.
+#[test]
+fn a_regroup_that_times_out_draining_does_not_leave_rx_paused() {
+    let dir = TempDir::new("reload_slow_drain");
+    let flows: Vec<Flow> = (0..256).map(|i| flow(i, true)).collect();
+    let in_path = dir.join("in.pcap");
+    common::pcapio::write_pcap(&in_path, &interleave(&flows, 1, 8));
+    let port = free_port();
+    let config = |map: &[u32]| {
+        let mut t = eal_two_cpus(1024);
+        t += &pcap_source(0, "src", &in_path, true);
+        t += &null_sink(1, "sink");
+        t += &workers(&[1, 2], Some(100));
+        t += &rps(map, 4000);
+        t += &l3_route("sink", NEXT_HOP);
+        t += &bench(3_000_000);
+        t += &metrics(port);
+        t
+    };
+    let _g = dpdk_lock();
+    let mut n = Instance::start(&dir, &config(&[2]), port, &[]);
+    n.wait_for("worker 1's backlog to fill", |v| {
+        wk(v, 1, "backlog_len") >= 3000
+    });
+    n.rewrite_config(&config(&[1, 2]));
+    n.signal("HUP");
+    let v = n.wait_for("the reload to be answered", |v| {
+        cfg(v, "reloads_applied") + cfg(v, "reloads_rejected") >= 1
+    });
+    let rx = u(&v, "/totals/rx_packets");
+    n.wait_within(
+        Duration::from_secs(10),
+        &format!(
+            "RX to resume after the reload ({}; rx was {rx})",
+            if cfg(&v, "reloads_applied") == 1 {
+                "applied"
+            } else {
+                "rejected"
+            }
+        ),
+        |v| u(v, "/totals/rx_packets") >= rx + 10_000,
+    );
+    n.signal("TERM");
+    let (out, stats) = n.finish(Duration::from_secs(60));
+    let v = exited_ok(&out, stats);
+    assert_accounted(&v);
+}
+
+/// A reload that changes nothing but `napi.budget`, on the test suite's
+/// standard single-worker setup (common::eal_section(): 256 MB), must be
+/// applied: it needs no new tables.
+#[test]
+fn a_napi_only_reload_needs_no_memory_for_new_route_tables() {
+    let dir = TempDir::new("reload_napi_memory");
+    let flows: Vec<Flow> = (0..256).map(|i| flow(i, true)).collect();
+    let in_path = dir.join("in.pcap");
+    common::pcapio::write_pcap(&in_path, &interleave(&flows, 1, 8));
+    let port = free_port();
+    let config = |budget: u32| {
+        let mut t = common::eal_section();
+        t += &pcap_source(0, "src", &in_path, true);
+        t += &null_sink(1, "sink");
+        t += &workers(&[1], None);
+        t += &format!("\n[napi]\nbudget = {budget}\n");
+        t += &l3_route("sink", NEXT_HOP);
+        t += &metrics(port);
+        t
+    };
+    let _g = dpdk_lock();
+    let mut n = Instance::start(&dir, &config(300), port, &[]);
+    n.wait_for("forwarding to start", |v| u(v, "/totals/tx_packets") > 0);
+    n.rewrite_config(&config(64));
+    n.signal("HUP");
+    n.wait_for("the reload to be answered", |v| {
+        cfg(v, "reloads_applied") + cfg(v, "reloads_rejected") >= 1
+    });
+    n.signal("TERM");
+    let (out, stats) = n.finish(Duration::from_secs(60));
+    let v = exited_ok(&out, stats);
+    assert_accounted(&v);
+    let hup: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("SIGHUP"))
+        .collect();
+    assert_eq!(
+        (cfg(&v, "reloads_applied"), cfg(&v, "reloads_rejected")),
+        (1, 0),
+        "napi.budget 300 -> 64 must be applied live: {hup:?}"
+    );
+}

@@ -223,10 +223,12 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             .map(|&(p, _)| u32::from(cfg.ports[p].rx_descriptors))
             .sum();
         let tx_desc: u32 = cfg.ports.iter().map(|p| u32::from(p.tx_descriptors)).sum();
-        // With RPS, this worker's mbufs may also sit in every backlog, and
-        // its dropped mbufs in its defer ring.
+        // With RPS, this worker's mbufs may also sit in every backlog (up to
+        // max_backlog each: a reload that raises it may run the pool short,
+        // which shows as rx_nombuf, not as a fault), and its dropped mbufs
+        // in its defer ring.
         let backlogs = if cfg.rps.enabled {
-            backlog_ring_size(cfg.rps.max_backlog).saturating_mul(nworkers as u32)
+            cfg.rps.max_backlog.saturating_mul(nworkers as u32)
         } else {
             0
         };

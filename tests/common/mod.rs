@@ -55,7 +55,7 @@ pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 pub const UNTIL_IDLE_MS: u64 = 300;
 
 /// Every drop reason of the contract (src/drop_reason.rs), in order.
-pub const DROP_REASONS: [&str; 12] = [
+pub const DROP_REASONS: [&str; 13] = [
     "truncated",
     "bad_header",
     "bad_checksum",
@@ -68,6 +68,7 @@ pub const DROP_REASONS: [&str; 12] = [
     "overload",
     "filter",
     "tx_full",
+    "shutdown",
 ];
 
 // ---------------------------------------------------------------------------

@@ -153,16 +153,22 @@ fn assert_flows_on_expected_queues(
 /// Every packet out, each on the queue of the worker the hash picks, per
 /// flow in order; per-worker counters as the hash predicts.
 fn rps_spreads_by_hash(n: usize, local_fast_path: bool, symmetric: bool) {
+    rps_spreads_by(n, local_fast_path, symmetric, "software");
+}
+
+/// [`rps_spreads_by_hash`] with `rps.hash = hash`: net_pcap supplies no
+/// RSS hash, so "auto" must fall back to the software hash.
+fn rps_spreads_by(n: usize, local_fast_path: bool, symmetric: bool, hash: &str) {
     const MAX_BACKLOG: u64 = 4096;
     let mut s = worker_setup(
-        &format!("rps_hash_{n}w_lfp{local_fast_path}_sym{symmetric}"),
+        &format!("rps_{hash}_{n}w_lfp{local_fast_path}_sym{symmetric}"),
         n,
     );
     let (input, flows) = many_flows(256, 20);
     s.port("a", mac(MAC_A), &input);
     s.port("b", mac(MAC_B), &[]).tx_queues = n;
     s.extra = format!(
-        "[rps]\nenabled = true\nhash = \"software\"\nmax_backlog = {MAX_BACKLOG}\n\
+        "[rps]\nenabled = true\nhash = \"{hash}\"\nmax_backlog = {MAX_BACKLOG}\n\
          local_fast_path = {local_fast_path}\nsymmetric = {symmetric}\n\n\
          [forward]\nmode = \"l2\"\n\n[[forward.l2]]\ninput = \"a\"\noutput = \"b\"\n"
     );
@@ -248,6 +254,11 @@ fn rps_without_local_fast_path_goes_through_the_own_backlog() {
 #[test]
 fn rps_asymmetric_hash_when_symmetric_is_off() {
     rps_spreads_by_hash(3, true, false);
+}
+
+#[test]
+fn rps_auto_hash_falls_back_to_software_without_rss() {
+    rps_spreads_by(2, true, true, "auto");
 }
 
 /// Two workers, worker 0 (lcore 1) polls input port "a" and steers

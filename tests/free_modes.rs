@@ -323,3 +323,58 @@ fn owner_ring_flushes_by_age_and_free_mode_switches_live() {
     assert_accounted(&v);
     assert_eq!(cfg(&v, "reloads_rejected"), 0);
 }
+
+/// Mbufs waiting in a defer ring were dropped (and counted) already: the
+/// live `in_flight` (README: "packets inside napifwd (TX buffers,
+/// backlogs)") must not count them again, so that `rx == tx + dropped +
+/// in_flight` holds at every scrape (design.md, section 2). Owner mode,
+/// worker 0 never idle, `max_age_us` of 10 s and `defer_max` 2048: worker
+/// 0's ring fills up to 2048 between flushes, and the test reads `/status`
+/// while it holds at least 500.
+///
+/// Fails on napifwd as of this test: `Observer::report` adds every ring's
+/// count to `in_flight`, the defer rings' included (src/app/observe.rs).
+#[test]
+#[ignore = "napifwd bug: live in_flight counts dropped mbufs waiting in defer rings a second time; run with --ignored"]
+fn live_in_flight_does_not_count_dropped_mbufs_waiting_in_a_defer_ring() {
+    let dir = TempDir::new("free_in_flight");
+    let (_, input) = mix();
+    let in_path = dir.join("in.pcap");
+    common::pcapio::write_pcap(&in_path, &input);
+    let port = free_port();
+    let mut t = eal_two_cpus(1024);
+    t += &pcap_source(0, "src", &in_path, true);
+    t += &null_sink(1, "sink");
+    t += &workers(&[1, 2], None);
+    t += &rps(&[2], 1000);
+    t += &l3_route("sink", NEXT_HOP);
+    t += &free("owner", 2048, 10_000_000);
+    t += &bench(50_000);
+    t += &metrics(port);
+    let _g = dpdk_lock();
+    let mut n = Instance::start(&dir, &t, port, &[]);
+    let v = n.wait_for("500 mbufs waiting in worker 0's defer ring", |v| {
+        wk(v, 0, "defer_pending") >= 500
+    });
+    let (rx, tx, dropped, in_flight) = (
+        u(&v, "/totals/rx_packets"),
+        u(&v, "/totals/tx_packets"),
+        u(&v, "/totals/dropped_packets"),
+        u(&v, "/totals/in_flight"),
+    );
+    let unaccounted = rx as i64 - tx as i64 - dropped as i64;
+    n.signal("TERM");
+    let (out, stats) = n.finish(Duration::from_secs(60));
+    let end = exited_ok(&out, stats);
+    assert_accounted(&end);
+    // Counters are read while the workers run: allow a little skew (at
+    // ~40k packets/s through worker 1, a read takes far less than a burst).
+    assert!(
+        (in_flight as i64 - unaccounted).abs() <= 200,
+        "live /status: rx {rx} - tx {tx} - dropped {dropped} = {unaccounted} packets inside \
+         napifwd, but in_flight says {in_flight}, with {} dropped mbufs waiting in worker 0's \
+         defer ring\n{}",
+        wk(&v, 0, "defer_pending"),
+        summary(&v)
+    );
+}

@@ -510,7 +510,8 @@ fn removing_a_backlog_worker_drains_it_and_keeps_every_packet_and_flow_order() {
 /// most a step timeout (2 s in src/app/reload.rs). When the drain takes
 /// longer (a full backlog of 4000 packets at ~1 ms each), the reload may be
 /// rejected, but forwarding must go on: RX was paused for the regroup and
-/// must be resumed whatever the outcome.
+/// must be resumed whatever the outcome (it stayed paused for good before
+/// commit 42e2a9d).
 #[test]
 fn a_regroup_that_times_out_draining_does_not_leave_rx_paused() {
     let dir = TempDir::new("reload_slow_drain");
@@ -560,7 +561,8 @@ fn a_regroup_that_times_out_draining_does_not_leave_rx_paused() {
 
 /// A reload that changes nothing but `napi.budget`, on the test suite's
 /// standard single-worker setup (common::eal_section(): 256 MB), must be
-/// applied: it needs no new tables.
+/// applied: it needs no new tables (every reload built a second LPM4 +
+/// LPM6 plan, ~128 MB, and was rejected for memory before commit 42e2a9d).
 #[test]
 fn a_napi_only_reload_needs_no_memory_for_new_route_tables() {
     let dir = TempDir::new("reload_napi_memory");

@@ -102,15 +102,9 @@ fn assert_drained(v: &serde_json::Value, took: Duration) {
 }
 
 /// Owner mode, drops on worker 1 of mbufs worker 0 owns, also during the
-/// drain. Worker 0 has nothing to drain and stops first: mbufs worker 1
-/// hands to worker 0's defer ring after that must still be freed.
-///
-/// Fails on napifwd as of this test (every run): worker 0 flushes its
-/// defer ring once, when it leaves its loop, while worker 1 is still
-/// draining and deferring worker 0's mbufs to it; those stay in the ring.
-/// The run exits 1 ("accounting error at exit"), the pool of worker 0 is
-/// above its baseline by `deferred_sent(1) - deferred_freed(0)`, and
-/// `totals.in_flight` counts those already-dropped mbufs a second time.
+/// drain. Worker 0 has nothing to drain and would stop first: mbufs worker 1
+/// hands to worker 0's defer ring after that must still be freed (this
+/// leaked, exit 1, before stop phase 3: commit 03d0fde).
 #[test]
 fn sigterm_mid_flood_owner_mode_with_drops_away_from_the_owner() {
     let (v, _, took) = sigterm_mid_flood(

@@ -103,7 +103,9 @@ pub fn backlog_ring_size(max_backlog: u32) -> u32 {
 /// Capacity of a defer ring: room for several flushes' worth, so that a
 /// busy owner rarely makes consumers free locally (`defer_overflow`).
 fn defer_ring_size(defer_max: u32) -> u32 {
-    defer_max.saturating_mul(8).clamp(1024, 65536)
+    // 8192 at the default defer_max: a few milliseconds of drops at line
+    // rate, enough to ride out an owner that the kernel preempted.
+    defer_max.saturating_mul(64).clamp(4096, 65536)
 }
 
 /// How long workers get to acknowledge the end of RX before they are told
@@ -326,12 +328,7 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             defer_consumers[w] = Some(c);
         }
     }
-    let rings: Vec<RingProducer> = backlog_producers
-        .iter()
-        .chain(&defer_producers)
-        .flatten()
-        .cloned()
-        .collect();
+    let backlog_rings: Vec<RingProducer> = backlog_producers.iter().flatten().cloned().collect();
     let worker_pools: Vec<Mempool> = pools.iter().map(|(_, p, _)| *p).collect();
 
     let fixed = Fixed {
@@ -423,7 +420,7 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
         pools,
         worker_lcores: cfg.workers.lcores.clone(),
         counters,
-        rings,
+        backlogs: backlog_rings,
         live: Mutex::new(Live {
             policy: cfg.overload.policy,
             filter_counters,

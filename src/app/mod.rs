@@ -103,9 +103,9 @@ pub fn backlog_ring_size(max_backlog: u32) -> u32 {
 /// Capacity of a defer ring: room for several flushes' worth, so that a
 /// busy owner rarely makes consumers free locally (`defer_overflow`).
 fn defer_ring_size(defer_max: u32) -> u32 {
-    // 8192 at the default defer_max: a few milliseconds of drops at line
-    // rate, enough to ride out an owner that the kernel preempted.
-    defer_max.saturating_mul(64).clamp(4096, 65536)
+    // At least 8192: a few milliseconds of drops at line rate, enough to
+    // ride out an owner that the kernel preempted; 4 flushes' worth above.
+    defer_max.saturating_mul(4).clamp(8192, 65536)
 }
 
 /// How long workers get to acknowledge the end of RX before they are told

@@ -338,6 +338,14 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
         controls: controls.clone(),
     };
     let shared = params::shared(cfg, &fixed, None)?;
+    if shared.sched.is_some() && cfg.eal.lcores.contains('@') {
+        eprintln!(
+            "napifwd: warning: SCHED_FIFO workers with an lcore map ({:?}): a FIFO worker that \
+             shares a CPU with the main lcore or another worker leaves it only the kernel's RT \
+             throttling slack (5 %); give each FIFO worker a CPU of its own",
+            cfg.eal.lcores
+        );
+    }
     let filter_counters: Vec<Arc<FilterCounters>> = (0..nworkers)
         .map(|_| Arc::new(FilterCounters::new(&cfg.overload.filter)))
         .collect();
@@ -406,6 +414,7 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             Err(e) => {
                 for ctl in &controls {
                     ctl.request_stop();
+                    ctl.request_finish();
                 }
                 for l in lcores {
                     l.wait();
@@ -413,6 +422,10 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
                 return Err(e.into());
             }
         }
+    }
+    // Every worker is running: let them poll.
+    for ctl in &controls {
+        ctl.start();
     }
     let observer = Arc::new(Observer {
         port_names: cfg.ports.iter().map(|p| p.name.clone()).collect(),

@@ -72,6 +72,11 @@ pub struct WorkerControl {
     drained: AtomicBool,
     /// Stop phase 3: every worker is drained, nobody defers any more.
     finish: AtomicBool,
+    /// Every worker is launched: start polling. A worker that polled RX
+    /// before its peers run would fill their backlogs with nobody to drain
+    /// them (and, at SCHED_FIFO on the main lcore's CPU, keep the control
+    /// plane from launching them at all).
+    go: AtomicBool,
     /// Kicked by producers and by the control plane.
     wake: os::EventFd,
 }
@@ -89,6 +94,7 @@ impl WorkerControl {
             pending: AtomicBool::new(false),
             drained: AtomicBool::new(false),
             finish: AtomicBool::new(false),
+            go: AtomicBool::new(false),
             wake: os::EventFd::new()?,
         })
     }
@@ -125,6 +131,12 @@ impl WorkerControl {
     /// the worker frees its defer ring a last time and returns.
     pub fn request_finish(&self) {
         self.finish.store(true, Ordering::Release);
+    }
+
+    /// Lets the worker start polling (once every worker is launched).
+    pub fn start(&self) {
+        self.go.store(true, Ordering::Release);
+        self.wake.kick();
     }
 
     /// Tells the worker a command is in its inbox (after sending it).
@@ -331,6 +343,11 @@ pub const EXIT_SCHED_FAILED: i32 = 3;
 /// [`EXIT_SCHED_FAILED`].
 pub fn run(setup: WorkerSetup) -> i32 {
     os::set_thread_name(&format!("napifwd-w{}", setup.id));
+    // Wait (asleep, not spinning: still SCHED_OTHER here) until every
+    // worker runs, or until the control plane gives up on starting.
+    while !setup.control.go.load(Ordering::Acquire) && !setup.control.stop.load(Ordering::Acquire) {
+        setup.control.wake.wait(Duration::from_millis(1));
+    }
     if let Some(class) = setup.sched {
         if os::set_sched_class(class).is_err() {
             // The control plane checked the permission before launching;

@@ -128,7 +128,7 @@ impl Io {
             return;
         };
         // The drop policy's admission limit: while a target is overloaded,
-        // its backlog may only fill to low_watermark x max_backlog, so
+        // its backlog may only fill to (low + high watermark) / 2 x max_backlog, so
         // the packets it accepts wait a bounded time and it keeps working
         // at capacity; the excess is dropped here, counted `overload`.
         let admit = self.overload.as_ref().and_then(|o| o.drop_admission());

@@ -9,13 +9,18 @@
 # Scenarios (one napifwd run each; NAME-cN = with a synthetic per-packet cost
 # of N TSC cycles, [bench] per_packet_cycles):
 #   rtc-cN        1 worker (lcore 1), RPS off: run to completion
+#   rps1-cN       1 worker, RPS on with itself as the only target, local fast
+#                 path on: hashing and the steering decision, nothing else
+#   rps1-nofp-cN  as rps1-cN with the local fast path off: every packet goes
+#                 through the worker's own backlog ring (ring cost, one core)
 #   steer-cN      2 workers; RX on lcore 1, rps map = [2]: every packet is
 #                 steered through lcore 2's backlog and forwarded there
 #   rps2-cN       2 workers; RX on lcore 1, rps map = both, local fast path on:
 #                 lcore 1 forwards its share inline, steers the rest to lcore 2
 #   rps2-nofp-cN  as rps2-cN with the local fast path off: lcore 1's own share
 #                 goes through its own backlog too
-# Parts: (a) overhead: rtc-c0 vs steer-c0; (b) scaling: rtc-cN vs rps2-cN for
+# Parts: (a) overhead: rtc-c0 vs steer-c0, with rps1-c0 and rps1-nofp-c0 to
+# split the difference into hashing, ring and second-core costs; (b) scaling: rtc-cN vs rps2-cN for
 # each --costs N; (c) latency: rps2-cN vs rps2-nofp-cN (N = --latency-cost).
 set -euo pipefail
 export LC_ALL=C
@@ -29,7 +34,7 @@ readonly LOG_TAG=rps
 readonly BENCH_DIR="$REPO/target/bench"
 readonly APT_PACKAGES=(python3 coreutils util-linux)
 readonly MAIN_LCORE=0 RX_LCORE=1 OTHER_LCORE=2
-readonly SCENARIO_RE='^(rtc|steer|rps2|rps2-nofp)-c([0-9]+)$'
+readonly SCENARIO_RE='^(rtc|rps1|rps1-nofp|steer|rps2|rps2-nofp)-c([0-9]+)$'
 
 COMMAND_LINE="$0$(printf ' %q' "$@")"
 DURATION=10
@@ -80,7 +85,7 @@ Options:
       --costs LIST        per-packet cycles for (b), comma-separated (default $COSTS)
       --latency-cost N    per-packet cycles for (c) (default $LATENCY_COST)
       --scenarios LIST    run exactly these scenarios instead of --parts, e.g. rtc-c0,steer-c0
-                          (names: rtc-cN, steer-cN, rps2-cN, rps2-nofp-cN)
+                          (names: rtc-cN, rps1-cN, rps1-nofp-cN, steer-cN, rps2-cN, rps2-nofp-cN)
   -j, --json FILE         also write machine-readable results to FILE
   -o, --out DIR           logs, configs, stats JSON and the pcap go here
                           (default benches/out/rps-YYYYmmdd-HHMMSS)
@@ -163,7 +168,7 @@ parse_args() {
 	if [[ -n $SCENARIOS ]]; then
 		IFS=, read -r -a SELECTED <<<"$SCENARIOS"
 		for c in "${SELECTED[@]}"; do
-			[[ $c =~ $SCENARIO_RE ]] || usage_error "unknown scenario '$c' (rtc-cN, steer-cN, rps2-cN, rps2-nofp-cN)"
+			[[ $c =~ $SCENARIO_RE ]] || usage_error "unknown scenario '$c' (rtc-cN, rps1-cN, rps1-nofp-cN, steer-cN, rps2-cN, rps2-nofp-cN)"
 		done
 	else
 		local parts cost
@@ -174,7 +179,7 @@ parse_args() {
 		done
 		# Order: the shared zero-cost ones first, then cost by cost, so that
 		# every pair compared sits close together in time.
-		[[ ,$PARTS, != *,a,* ]] || SELECTED+=(rtc-c0 steer-c0)
+		[[ ,$PARTS, != *,a,* ]] || SELECTED+=(rtc-c0 rps1-c0 rps1-nofp-c0 steer-c0)
 		[[ ,$PARTS, != *,c,* ]] || SELECTED+=("rps2-c$LATENCY_COST" "rps2-nofp-c$LATENCY_COST")
 		if [[ ,$PARTS, == *,b,* ]]; then
 			IFS=, read -r -a costs <<<"$COSTS"
@@ -258,6 +263,8 @@ scenario() {
 	SC_COST=$((10#${BASH_REMATCH[2]}))
 	case $SC_KIND in
 	rtc) SC_WORKERS="$RX_LCORE" SC_RPS=false SC_MAP="" SC_FASTPATH=true ;;
+	rps1) SC_WORKERS="$RX_LCORE" SC_RPS=true SC_MAP="$RX_LCORE" SC_FASTPATH=true ;;
+	rps1-nofp) SC_WORKERS="$RX_LCORE" SC_RPS=true SC_MAP="$RX_LCORE" SC_FASTPATH=false ;;
 	steer) SC_WORKERS="$RX_LCORE, $OTHER_LCORE" SC_RPS=true SC_MAP="$OTHER_LCORE" SC_FASTPATH=true ;;
 	rps2) SC_WORKERS="$RX_LCORE, $OTHER_LCORE" SC_RPS=true SC_MAP="" SC_FASTPATH=true ;;
 	rps2-nofp) SC_WORKERS="$RX_LCORE, $OTHER_LCORE" SC_RPS=true SC_MAP="" SC_FASTPATH=false ;;

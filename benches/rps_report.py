@@ -37,9 +37,11 @@ RX_LCORE = 1  # rps.sh pins the source's RX queue to the worker on lcore 1
 OVERHEAD_TARGET = 25.0  # cycles per packet, at burst >= 32
 OVERHEAD_MIN_BURST = 32
 SCALING_TARGETS = {300: 1.7, 0: 1.0}  # cost -> minimum ratio
-KIND_ORDER = ["rtc", "steer", "rps2", "rps2-nofp"]
+KIND_ORDER = ["rtc", "rps1", "rps1-nofp", "steer", "rps2", "rps2-nofp"]
 KIND_TEXT = {
     "rtc": "1 worker, run to completion (RPS off)",
+    "rps1": "1 worker, RPS to itself, local fast path on",
+    "rps1-nofp": "1 worker, RPS to itself through its own backlog",
     "steer": "RX on lcore 1, all steered to lcore 2",
     "rps2": "RX on lcore 1, RPS over both, local fast path on",
     "rps2-nofp": "RX on lcore 1, RPS over both, local fast path off",
@@ -514,6 +516,15 @@ def report(args: argparse.Namespace) -> int:
             ]
         for label, formula, v, vals in rows:
             p(f"  {label:<42} {formula:<38} {fmt(v, '8.1f'):>8} {spread(vals, '.1f'):>13}")
+        # Where it goes: the same busy c/p of the one-worker RPS scenarios.
+        r1, r1n = sc.median("rps1-c0", "busy_per_packet"), sc.median("rps1-nofp-c0", "busy_per_packet")
+        split = {}
+        if r1 is not None and r1n is not None and fair is not None and single is not None:
+            split = {"hash_and_steering": r1 - single, "own_backlog_ring": r1n - r1, "second_core": fair - r1n}
+            p("  where it goes (differences of the medians above and of the one-worker RPS scenarios):")
+            p(f"    {'hash + steering decision':<40} {'rps1-c0 - rtc-c0':<38} {r1 - single:8.1f}")
+            p(f"    {'ring enqueue + dequeue, same core':<40} {'rps1-nofp-c0 - rps1-c0':<38} {r1n - r1:8.1f}")
+            p(f"    {'second core (cache lines, mbuf pool)':<40} {'RPS fair - rps1-nofp-c0':<38} {fair - r1n:8.1f}")
         met = None
         if ov_fair is not None and (burst is None or burst >= OVERHEAD_MIN_BURST):
             met = ov_fair <= OVERHEAD_TARGET
@@ -532,6 +543,7 @@ def report(args: argparse.Namespace) -> int:
             "rx_worker_cycles_per_received_packet": prod, "fwd_worker_cycles_per_forwarded_packet": cons,
             "overhead_raw": ov_raw, "overhead_fair": ov_fair, "overhead_raw_runs": pr_raw, "overhead_fair_runs": pr_fair,
             "steer_drop_share": steer_drop, "burst": burst, "target": OVERHEAD_TARGET, "met": met,
+            "split": split,
             "oncpu_estimate": {"single": s_on, "rps_fair": f_on,
                                "overhead_fair": f_on - s_on if s_on is not None and f_on is not None else None},
         }
@@ -666,6 +678,9 @@ def selftest(_args: argparse.Namespace) -> int:
         add("steer-c0", "steer", 0, stats(
             [w(1, rx=2 * 10**6, busy=60 * 10**6), w(2, tx=10**6, processed=10**6, busy=90 * 10**6, idle=10 * 10**6)],
             10**6, 2 * 10**6, {"backlog_full": 10**6}), cpu={0: 0.5, 1: 1.0})
+        # one worker with RPS to itself: 110 c/p; through its own ring: 125 c/p.
+        add("rps1-c0", "rps1", 0, stats([w(1, rx=10**6, tx=10**6, processed=10**6, busy=110 * 10**6)], 10**6, 10**6))
+        add("rps1-nofp-c0", "rps1-nofp", 0, stats([w(1, rx=10**6, tx=10**6, processed=10**6, busy=125 * 10**6)], 10**6, 10**6))
         add("rtc-c300", "rtc", 300, stats([w(1, rx=10**6, tx=10**6, processed=10**6, busy=1)], 10**6, 10**6))
         add("rps2-c300", "rps2", 300, stats(
             [w(1, rx=18 * 10**5, tx=9 * 10**5, processed=9 * 10**5, busy=1, lat={"count": 5, "p50_us": 2.0, "p99_us": 5.0, "p999_us": 9.0}),
@@ -704,9 +719,10 @@ def selftest(_args: argparse.Namespace) -> int:
             rc = report(argparse.Namespace(results=res, meta=["burst=32"], json=rj, require_targets=True, latency_cost=300))
         doc = json.loads(Path(rj).read_text())
         assert abs(doc["overhead"]["oncpu_estimate"]["overhead_fair"] - 25.0) < 1e-9, doc["overhead"]
-        assert "WARNING: in 2 of 4 runs" in text.getvalue(), text.getvalue()
+        assert "WARNING: in 2 of 6 runs" in text.getvalue(), text.getvalue()
         assert doc["overhead"]["overhead_raw"] == 50.0 and doc["overhead"]["overhead_fair"] == 20.0
         assert doc["overhead"]["met"] is True
+        assert doc["overhead"]["split"] == {"hash_and_steering": 10.0, "own_backlog_ring": 15.0, "second_core": -5.0}
         sc300 = next(x for x in doc["scaling"] if x["cost_cycles"] == 300)
         assert abs(sc300["ratio"] - 1.8) < 1e-12 and sc300["met"] is True
         assert rc == 0, rc

@@ -36,7 +36,8 @@ readonly APT_PACKAGES=(python3 coreutils util-linux)
 readonly MAIN_LCORE=0 RX_LCORE=1 OTHER_LCORE=2
 readonly SCENARIO_RE='^(rtc|rps1|rps1-nofp|steer|rps2|rps2-nofp)-c([0-9]+)$'
 
-COMMAND_LINE="$0$(printf ' %q' "$@")"
+COMMAND_LINE=$0
+[[ $# -eq 0 ]] || COMMAND_LINE+=$(printf ' %q' "$@")
 DURATION=10
 RUNS=1
 PARTS=a,b,c
@@ -56,6 +57,8 @@ EAL_LCORES=""
 STARTUP_TIMEOUT=60
 STOP_TIMEOUT=30
 NICE=0
+MIN_CPU=95
+RETRIES=0
 PAUSE=1
 INSTALL_DEPS=1
 REQUIRE_TARGETS=0
@@ -100,6 +103,10 @@ Options:
       --pcap FILE         use this pcap instead of generating one
       --memory-mb MB      EAL memory, --no-huge (default $MEMORY_MB)
       --startup-timeout S give up on a run that has not ended S s after --duration (default $STARTUP_TIMEOUT)
+      --min-cpu PCT       a run is disturbed when a worker thread had its CPU less than PCT % of
+                          the time (/proc schedstat; default $MIN_CPU); medians use undisturbed
+                          runs when a scenario has any
+      --retries N         run a disturbed run again, up to N times (default $RETRIES)
       --nice N            run napifwd under nice -n N; negative N takes the CPUs from every other
                           process on the machine (only where that is acceptable; default 0)
       --no-install        never call apt-get; fail if something is missing
@@ -144,6 +151,8 @@ parse_args() {
 		--memory-mb) need_value "$@"; MEMORY_MB=$2; shift ;;
 		--startup-timeout) need_value "$@"; STARTUP_TIMEOUT=$2; shift ;;
 		--nice) need_value "$@"; NICE=$2; shift ;;
+		--min-cpu) need_value "$@"; MIN_CPU=$2; shift ;;
+		--retries) need_value "$@"; RETRIES=$2; shift ;;
 		--no-install) INSTALL_DEPS=0 ;;
 		--require-targets) REQUIRE_TARGETS=1 ;;
 		--fail-fast) FAIL_FAST=1 ;;
@@ -158,6 +167,8 @@ parse_args() {
 		[[ ${!n} =~ ^[0-9]+$ && ${!n} -ge 1 ]] || usage_error "${n,,} must be a positive whole number, got '${!n}'"
 	done
 	[[ $LATENCY_COST =~ ^[0-9]+$ ]] || usage_error "--latency-cost must be a whole number"
+	[[ $MIN_CPU =~ ^[0-9]+$ && $MIN_CPU -le 100 ]] || usage_error "--min-cpu must be a whole number from 0 to 100"
+	[[ $RETRIES =~ ^[0-9]+$ ]] || usage_error "--retries must be a whole number"
 	[[ $NICE =~ ^-?[0-9]+$ && $NICE -ge -20 && $NICE -le 19 ]] || usage_error "--nice must be a whole number from -20 to 19"
 	[[ $FAMILY =~ ^(4|6|mixed)$ ]] || usage_error "--family must be 4, 6 or mixed"
 	[[ $RPS_HASH =~ ^(auto|software)$ ]] || usage_error "--rps-hash must be auto or software"
@@ -328,44 +339,72 @@ sample_run() { # OUT_PREFIX LOG
 	return 0
 }
 
-run_scenario() { # NAME RUN
-	local name=$1 run=$2
-	local out=$OUT_DIR/$name.run$run.log stats=$OUT_DIR/$name.run$run.stats.json
-	local cfg=$OUT_DIR/$name.run$run.toml rc
-	log "---- $name (run $run/$RUNS, ${DURATION}s)"
-	CUR_PREFIX="napifwd-rps-$$-$name-$run"
+# One attempt at run RUN of scenario NAME. Returns 0 when it worked, 10 when
+# it worked but a worker had its CPU less than --min-cpu of the time (the
+# record is kept, flagged), 1 when it failed (already reported).
+run_attempt() { # NAME RUN ATTEMPT
+	local name=$1 run=$2 attempt=$3
+	local base=$OUT_DIR/$name.run$run
+	[[ $attempt -eq 1 ]] || base+=.try$attempt
+	local out=$base.log stats=$base.stats.json cfg=$base.toml rc
+	CUR_PREFIX="napifwd-rps-$$-$name-$run-$attempt"
 	render_config "$name" "$cfg"
 	rc=0
-	"$NAPIFWD_BIN" check-config "$cfg" >"$OUT_DIR/$name.run$run.check.log" 2>&1 || rc=$?
+	"$NAPIFWD_BIN" check-config "$cfg" >"$base.check.log" 2>&1 || rc=$?
 	if [[ $rc -ne 0 ]]; then
-		fail_run "$name" "$run" "$OUT_DIR/$name.run$run.check.log" "napifwd check-config rejects $cfg (status $rc)"
-		return
+		fail_run "$name" "$run" "$base.check.log" "napifwd check-config rejects $cfg (status $rc)"
+		return 1
 	fi
-	rm -f "$stats" "$OUT_DIR/$name.run$run.sched"[01]
+	rm -f "$stats" "$base.sched"[01]
 	local nice=()
 	[[ $NICE -eq 0 ]] || nice=(nice -n "$NICE")
 	start_bg "$out" /dev/null "${nice[@]}" "$NAPIFWD_BIN" run --config "$cfg" \
 		--duration "$DURATION" --stats-json "$stats"
-	sample_run "$OUT_DIR/$name.run$run" "$out"
+	sample_run "$base" "$out"
 	if ! wait_exit "$CUR_PID" $((DURATION + STARTUP_TIMEOUT + STOP_TIMEOUT)); then
 		fail_run "$name" "$run" "$out" "napifwd still running $((STARTUP_TIMEOUT + STOP_TIMEOUT))s after --duration $DURATION"
-		return
+		return 1
 	fi
 	rc=$EXIT_RC
 	CUR_PID=""
 	remove_dpdk_runtime
 	if [[ $rc -ne 0 ]]; then
 		fail_run "$name" "$run" "$out" "napifwd exited with status $rc"
-		return
+		return 1
 	fi
 	if [[ ! -s $stats ]]; then
 		fail_run "$name" "$run" "$out" "napifwd wrote no --stats-json $stats"
-		return
+		return 1
 	fi
-	report record "$name" --run "$run" --status ok --stats "$stats" --log "$out" \
-		--sched "$OUT_DIR/$name.run$run.sched0" --sched "$OUT_DIR/$name.run$run.sched1" \
-		--kind "$SC_KIND" --cost "$SC_COST" --fast-path "$SC_FASTPATH" ||
+	rc=0
+	report record "$name" --run "$run" --attempt "$attempt" --status ok --stats "$stats" --log "$out" \
+		--sched "$base.sched0" --sched "$base.sched1" --min-cpu "$MIN_CPU" \
+		--kind "$SC_KIND" --cost "$SC_COST" --fast-path "$SC_FASTPATH" || rc=$?
+	case $rc in
+	0 | 10) return "$rc" ;;
+	*)
 		fail_run "$name" "$run" "$out" "unusable stats JSON $stats"
+		return 1
+		;;
+	esac
+}
+
+# Run RUN of scenario NAME, tried again (up to --retries times) while it is
+# disturbed; the report counts the last attempt.
+run_scenario() { # NAME RUN
+	local name=$1 run=$2 attempt rc
+	for ((attempt = 1; attempt <= RETRIES + 1; attempt++)); do
+		if [[ $attempt -eq 1 ]]; then
+			log "---- $name (run $run/$RUNS, ${DURATION}s)"
+		else
+			log "---- $name (run $run/$RUNS, ${DURATION}s, attempt $attempt of $((RETRIES + 1)): the last one was disturbed)"
+			nap "$PAUSE"
+		fi
+		rc=0
+		run_attempt "$name" "$run" "$attempt" || rc=$?
+		[[ $rc -eq 10 ]] || return 0
+	done
+	warn "$name run $run: still disturbed after $((RETRIES + 1)) attempt(s); kept and flagged"
 }
 
 # ---------------------------------------------------------------------------
@@ -414,12 +453,12 @@ main() {
 	local report_args=(--meta "command=$COMMAND_LINE"
 		--meta "traffic=$TRAFFIC" --meta "duration_s=$DURATION" --meta "runs=$RUNS"
 		--meta "eal_lcores=$EAL_LCORES" --meta "max_backlog=$MAX_BACKLOG" --meta "rps_hash=$RPS_HASH"
-		--meta "burst=${burst:-?}" --meta "cpus=$(nproc)" --meta "nice=$NICE"
+		--meta "burst=${burst:-?}" --meta "cpus=$(nproc)" --meta "nice=$NICE" --meta "min_cpu=$MIN_CPU" --meta "retries=$RETRIES"
 		--meta "host=$(hostname) $(uname -r)" --meta "cpu=$cpu"
 		--meta "loadavg=$loadavg (before) $(cut -d' ' -f1-3 /proc/loadavg) (after)"
 		--meta "napifwd=$NAPIFWD_BIN ($version)" --meta "out=$OUT_DIR"
 		--meta "git=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-		--latency-cost "$LATENCY_COST")
+		--latency-cost "$LATENCY_COST" --min-cpu "$MIN_CPU")
 	[[ -z $JSON_OUT ]] || report_args+=(--json "$JSON_OUT")
 	[[ $REQUIRE_TARGETS -eq 0 ]] || report_args+=(--require-targets)
 	local rc=0

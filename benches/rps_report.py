@@ -46,6 +46,7 @@ KIND_TEXT = {
     "rps2": "RX on lcore 1, RPS over both, local fast path on",
     "rps2-nofp": "RX on lcore 1, RPS over both, local fast path off",
 }
+DEFAULT_MIN_CPU = 95  # percent: below this a run is disturbed
 PERCENTILES = [("p50", "p50"), ("p99", "p99"), ("p99.9", "p999")]
 
 
@@ -264,12 +265,15 @@ def derive(rec: dict) -> None:
         rec["fair_per_packet_oncpu"] = po + co if po is not None and co is not None else None
 
 
-def record(args: argparse.Namespace) -> None:
-    rec = {"name": args.name, "run": args.run, "status": args.status, "log": args.log}
+def record(args: argparse.Namespace) -> int:
+    """Appends the run's record; returns 10 when the run was disturbed (a
+    worker had its CPU less than --min-cpu percent of the time), else 0."""
+    rec = {"name": args.name, "run": args.run, "attempt": getattr(args, "attempt", 1),
+           "status": args.status, "log": args.log}
     if args.status != "ok":
         rec["note"] = args.note
         append(args.results, rec)
-        return
+        return 0
     try:
         stats = json.loads(Path(args.stats).read_text())
     except (OSError, ValueError) as exc:
@@ -312,15 +316,19 @@ def record(args: argparse.Namespace) -> None:
         latency=combined_latency(stats, ws, tsc_hz),
     )
     derive(rec)
+    threshold = getattr(args, "min_cpu", DEFAULT_MIN_CPU) / 100
+    rec["disturbed"] = rec["min_cpu_share"] is not None and rec["min_cpu_share"] < threshold
     append(args.results, rec)
     extra = ""
     if rec["kind"] == "steer":
         extra = f", raw {fmt(rec['raw_per_packet'], '.1f')} fair {fmt(rec['fair_per_packet'], '.1f')} c/p"
     print(
         f"{rec['name']}: {rec['mpps']:.3f} Mpps, busy {fmt(rec['busy_per_packet'], '.1f')} c/p{extra}, "
-        f"dropped {rec.get('dropped')} of {rec.get('rx')} ({fmt(rec['drop_share'] and rec['drop_share'] * 100, '.2f')} %)",
+        f"dropped {rec.get('dropped')} of {rec.get('rx')} ({fmt(rec['drop_share'] and rec['drop_share'] * 100, '.2f')} %)"
+        + (f"; DISTURBED: a worker had its CPU {rec['min_cpu_share'] * 100:.0f} % of the time" if rec["disturbed"] else ""),
         file=sys.stderr,
     )
+    return 10 if rec["disturbed"] else 0
 
 
 def append(path: str, rec: dict) -> None:
@@ -353,12 +361,30 @@ def scenario_key(name: str):
 
 
 class Scenarios:
-    def __init__(self, records: list[dict]):
-        self.records = records
-        self.names = sorted({r["name"] for r in records}, key=scenario_key)
+    """The runs of each scenario: the last attempt of every (name, run), and
+    of those the undisturbed ones when there is any (else all of them)."""
+
+    def __init__(self, records: list[dict], min_cpu: float | None = None):
+        last = {}
+        for r in records:  # in time order: a later attempt replaces an earlier one
+            last[(r["name"], r["run"])] = r
+        self.records = list(last.values())
+        if min_cpu is not None:  # judged again with the report's threshold
+            for r in self.records:
+                s = r.get("min_cpu_share")
+                r["disturbed"] = s is not None and s < min_cpu / 100
+        self.names = sorted({r["name"] for r in self.records}, key=scenario_key)
+
+    def all_ok(self, name: str) -> list[dict]:
+        return [r for r in self.records if r["name"] == name and r["status"] == "ok"]
 
     def ok(self, name: str) -> list[dict]:
-        return [r for r in self.records if r["name"] == name and r["status"] == "ok"]
+        runs = self.all_ok(name)
+        clean = [r for r in runs if not r.get("disturbed")]
+        return clean or runs
+
+    def clean_count(self, name: str) -> int:
+        return sum(1 for r in self.all_ok(name) if not r.get("disturbed"))
 
     def runs(self, name: str) -> list[dict]:
         return [r for r in self.records if r["name"] == name]
@@ -390,7 +416,7 @@ def report(args: argparse.Namespace) -> int:
         for line in Path(args.results).read_text().splitlines():
             if line.strip():
                 records.append(json.loads(line))
-    sc = Scenarios(records)
+    sc = Scenarios(records, args.min_cpu)
     meta = dict(kv.split("=", 1) for kv in args.meta)
     tsc_hz = cpuinfo_tsc_hz()
     out = sys.stdout
@@ -410,15 +436,15 @@ def report(args: argparse.Namespace) -> int:
     # ---- every scenario ----
     scen_json = {}
     p("")
-    hdr = (f"{'scenario':<14} {'Mpps':>7} {'min-max':>11} {'busy c/p':>9} {'core c/p':>9} "
-           f"{'sink/rx':>8} {'drop %':>7}  per worker (lcore: busy % of rounds' time, share of forwarding, backlog high water)")
+    hdr = (f"{'scenario':<14} {'runs':>5} {'Mpps':>7} {'min-max':>11} {'busy c/p':>9} {'core c/p':>9} "
+           f"{'sink/rx':>8} {'drop %':>7}  per worker (lcore: busy %, share of forwarding, backlog high water, cpu %)")
     p(hdr)
     p("-" * len(hdr))
     for name in sc.names:
         ok, runs = sc.ok(name), sc.runs(name)
         if not ok:
             note = runs[-1].get("note", "")
-            p(f"{name:<14} {'FAILED':>7}  {note}")
+            p(f"{name:<14} {'':>5} {'FAILED':>7}  {note}")
             scen_json[name] = {"status": "failed", "runs": len(runs), "note": note}
             continue
         mpps = sc.median(name, "mpps")
@@ -437,9 +463,11 @@ def report(args: argparse.Namespace) -> int:
             wjson.append({"lcore": w.get("lcore"), "busy_share": bs, "processed_share": ps, "backlog_high_water_max": hw,
                           "cpu_share": cs})
         note = "; ".join(wparts)
-        if len(ok) < len(runs):
-            note = f"{len(ok)}/{len(runs)} runs ok; " + note
-        p(f"{name:<14} {mpps:>7.3f} {spread(sc.values(name, 'mpps'), '.2f'):>11} "
+        n_ok, n_clean = len(sc.all_ok(name)), sc.clean_count(name)
+        if n_ok < len(runs):
+            note = f"{len(runs) - n_ok} of {len(runs)} runs failed; " + note
+        used = f"{len(ok)}/{n_ok}" + ("*" if n_clean == 0 and any(x.get("disturbed") for x in ok) else "")
+        p(f"{name:<14} {used:>5} {mpps:>7.3f} {spread(sc.values(name, 'mpps'), '.2f'):>11} "
           f"{fmt(sc.median(name, 'busy_per_packet'), '9.1f'):>9} {fmt(core_cp, '9.1f'):>9} "
           f"{fmt(div(fwd, rx), '8.4f'):>8} {fmt(med([r['drop_share'] for r in ok]) * 100, '7.2f'):>7}  {note}")
         drops = {}
@@ -447,12 +475,15 @@ def report(args: argparse.Namespace) -> int:
             for k, v in (r.get("dropped_by_reason") or {}).items():
                 drops[k] = drops.get(k, 0) + v
         scen_json[name] = {
-            "status": "ok" if len(ok) == len(runs) else "partial",
+            "status": "ok" if n_ok == len(runs) else "partial",
+            "clean_runs": n_clean,
+            "counted_runs": len(ok),
+            "counted_runs_disturbed": n_clean == 0 and any(x.get("disturbed") for x in ok),
             "what": KIND_TEXT.get(ok[-1]["kind"], ""),
             "kind": ok[-1]["kind"],
             "cost_cycles": ok[-1]["cost"],
             "runs": len(runs),
-            "ok_runs": len(ok),
+            "ok_runs": n_ok,
             "mpps": mpps,
             "mpps_runs": sc.values(name, "mpps"),
             "busy_cycles_per_packet": sc.median(name, "busy_per_packet"),
@@ -467,14 +498,17 @@ def report(args: argparse.Namespace) -> int:
     p("")
     p("busy c/p = busy TSC cycles of all workers / packets out of the sink; core c/p = TSC Hz x workers / pps;")
     p("sink/rx = packets out / packets received; busy % = busy / (busy + idle) cycles of that worker;")
-    p("hw = backlog high water; cpu % = share of the run its thread was on its CPU (/proc schedstat).")
-    disturbed = [(r["min_cpu_share"], r["name"], r["run"]) for r in records
-                 if r.get("status") == "ok" and r.get("min_cpu_share") is not None and r["min_cpu_share"] < 0.95]
+    p("hw = backlog high water; cpu % = share of the run its thread was on its CPU (/proc schedstat);")
+    p(f"runs = runs counted / runs that worked: a run where a worker had its CPU less than {args.min_cpu} % of the time")
+    p("is disturbed and left out when the scenario has undisturbed runs; * = only disturbed runs, all counted.")
+    disturbed = [(r["min_cpu_share"], r["name"], r["run"]) for r in sc.records if r.get("status") == "ok" and r.get("disturbed")]
     if disturbed:
         worst = min(disturbed)
-        p(f"WARNING: in {len(disturbed)} of {sum(1 for r in records if r.get('status') == 'ok')} runs a worker had its CPU "
-          f"less than 95 % of the time (worst: {worst[0] * 100:.0f} % in {worst[1]} run {worst[2]}):")
-        p("         other processes ran there; throughput, cycles and drops of those runs are disturbed.")
+        starred = [n for n in sc.names if sc.all_ok(n) and sc.clean_count(n) == 0]
+        p(f"WARNING: {len(disturbed)} of {sum(1 for r in sc.records if r.get('status') == 'ok')} runs were disturbed "
+          f"(worst: a worker had its CPU {worst[0] * 100:.0f} % of the time, {worst[1]} run {worst[2]}): other processes ran")
+        p("         on napifwd's CPUs." + (f" Only disturbed runs for: {', '.join(starred)};" if starred else "")
+          + (" their numbers say more about the machine than about napifwd." if starred else ""))
 
     targets = []
 
@@ -561,9 +595,12 @@ def report(args: argparse.Namespace) -> int:
         per = sc.paired(a, b, lambda x, y: x["mpps"] / y["mpps"])
         target = SCALING_TARGETS.get(cost)
         met = None if ratio is None or target is None else ratio >= target
-        shares = [med([r["workers"][i].get("processed_share") for r in sc.ok(a)]) for i in range(len(sc.ok(a)[-1]["workers"]))]
-        busy = [med([r["workers"][i].get("busy_share") for r in sc.ok(a)]) for i in range(len(sc.ok(a)[-1]["workers"]))]
-        rows.append((cost, m1, m2, ratio, per, target, met, shares, busy, sc.median(a, "drop_share")))
+        nw = range(len(sc.ok(a)[-1]["workers"]))
+        shares = [med([r["workers"][i].get("processed_share") for r in sc.ok(a)]) for i in nw]
+        busy = [med([r["workers"][i].get("busy_share") for r in sc.ok(a)]) for i in nw]
+        cpu = [med([r["workers"][i].get("cpu_share") for r in sc.ok(a)]) for i in nw]
+        cpu1 = med([r["workers"][0].get("cpu_share") for r in sc.ok(b)])
+        rows.append((cost, m1, m2, ratio, per, target, met, shares, busy, sc.median(a, "drop_share"), cpu, cpu1))
         scaling_json.append({"cost_cycles": cost, "mpps_1core": m1, "mpps_2core_rps": m2, "ratio": ratio,
                              "ratio_runs": per, "target": target, "met": met})
         if target is not None:
@@ -573,14 +610,14 @@ def report(args: argparse.Namespace) -> int:
         p("")
         p("(b) scaling with a synthetic per-packet cost: 2 workers, RPS over both, local fast path on (rps2-cN)")
         p("    vs 1 worker, RPS off (rtc-cN); Mpps = packets out of the sink / uptime")
-        hdr = f"  {'cost':>6} {'1 core':>8} {'2-core RPS':>11} {'ratio':>7} {'min-max':>11}  {'target':<18} 2-core: share fwd / busy % (lcore 1, 2), drop %"
+        hdr = (f"  {'cost':>6} {'1 core':>8} {'2-core RPS':>11} {'ratio':>7} {'min-max':>11}  {'target':<18} "
+               "2-core lcore 1/2: share of fwd, busy %, cpu %; drop % | 1-core cpu %")
         p(hdr)
-        for cost, m1, m2, ratio, per, target, met, shares, busy, drop in rows:
+        for cost, m1, m2, ratio, per, target, met, shares, busy, drop, cpu, cpu1 in rows:
             t = "" if target is None else f">= {target:.2f}: {'met' if met else 'NOT MET'}"
-            sh = "/".join(fmt(s and s * 100, ".0f") for s in shares)
-            bu = "/".join(fmt(s and s * 100, ".0f") for s in busy)
+            pct = lambda xs: "/".join(fmt(s and s * 100, ".0f") for s in xs)  # noqa: E731
             p(f"  {cost:>6} {m1:>8.3f} {m2:>11.3f} {fmt(ratio, '7.3f'):>7} {spread(per, '.3f'):>11}  {t:<18} "
-              f"{sh} % / {bu} %, {fmt(drop and drop * 100, '.2f')}")
+              f"{pct(shares)}, {pct(busy)}, {pct(cpu)}; {fmt(drop and drop * 100, '.2f')} | {fmt(cpu1 and cpu1 * 100, '.0f')}")
         if any(k == "0@0,1@0,2@1" for k in [meta.get("eal_lcores")]):
             p("    (on 2 CPUs the 2-core runs share CPU 0 with the main lcore; the 1-core runs use CPU 0 only)")
 
@@ -667,8 +704,9 @@ def selftest(_args: argparse.Namespace) -> int:
                               for wid, share in cpu.items()]
                     sched.append(f"{tmp}/{name}.{run}.sched{k}")
                     Path(sched[-1]).write_text("\n".join(lines) + "\n")
-            record(argparse.Namespace(name=name, run=run, status="ok", log="", note="", stats=path,
-                                      kind=kind, cost=cost, fast_path="true", results=res, sched=sched))
+            return record(argparse.Namespace(name=name, run=run, status="ok", log="", note="", stats=path,
+                                             kind=kind, cost=cost, fast_path="true", results=res, sched=sched,
+                                             attempt=1, min_cpu=95.0))
 
         # single: 1e6 packets, 100e6 busy cycles -> 100 c/p; 0.1 Mpps over 10 s.
         add("rtc-c0", "rtc", 0, stats([w(1, rx=10**6, tx=10**6, processed=10**6, busy=100 * 10**6)], 10**6, 10**6),
@@ -716,10 +754,19 @@ def selftest(_args: argparse.Namespace) -> int:
 
         text = io.StringIO()
         with contextlib.redirect_stdout(text):
-            rc = report(argparse.Namespace(results=res, meta=["burst=32"], json=rj, require_targets=True, latency_cost=300))
+            rc = report(argparse.Namespace(results=res, meta=["burst=32"], json=rj, require_targets=True, latency_cost=300,
+                                           min_cpu=95.0))
         doc = json.loads(Path(rj).read_text())
         assert abs(doc["overhead"]["oncpu_estimate"]["overhead_fair"] - 25.0) < 1e-9, doc["overhead"]
-        assert "WARNING: in 2 of 6 runs" in text.getvalue(), text.getvalue()
+        assert "WARNING: 2 of 6 runs were disturbed" in text.getvalue(), text.getvalue()
+        # A later attempt replaces an earlier one; undisturbed runs win over disturbed ones.
+        recs = [{"name": "x-c0", "run": 1, "status": "ok", "disturbed": True, "v": 1},
+                {"name": "x-c0", "run": 1, "status": "ok", "disturbed": True, "v": 2},
+                {"name": "x-c0", "run": 2, "status": "ok", "disturbed": False, "v": 3},
+                {"name": "y-c0", "run": 1, "status": "ok", "disturbed": True, "v": 4}]
+        s = Scenarios(recs)
+        assert [x["v"] for x in s.all_ok("x-c0")] == [2, 3] and [x["v"] for x in s.ok("x-c0")] == [3]
+        assert [x["v"] for x in s.ok("y-c0")] == [4] and s.clean_count("y-c0") == 0
         assert doc["overhead"]["overhead_raw"] == 50.0 and doc["overhead"]["overhead_fair"] == 20.0
         assert doc["overhead"]["met"] is True
         assert doc["overhead"]["split"] == {"hash_and_steering": 10.0, "own_backlog_ring": 15.0, "second_core": -5.0}
@@ -745,12 +792,15 @@ def main(argv: list[str]) -> int:
     sp.add_argument("--cost", type=int, default=0)
     sp.add_argument("--fast-path", choices=("true", "false"), default="true")
     sp.add_argument("--sched", action="append", default=[], help="scheduler samples (rps.sh sched_sample), in time order")
+    sp.add_argument("--attempt", type=int, default=1)
+    sp.add_argument("--min-cpu", type=float, default=DEFAULT_MIN_CPU, help="percent; below it the run is disturbed (exit 10)")
     sp.set_defaults(fn=record)
     sp = sub.add_parser("report", help="the tables (and --json)")
     sp.add_argument("--results", required=True)
     sp.add_argument("--json")
     sp.add_argument("--meta", action="append", default=[], help="key=value for the header and the JSON")
     sp.add_argument("--latency-cost", type=int, default=0)
+    sp.add_argument("--min-cpu", type=float, default=DEFAULT_MIN_CPU)
     sp.add_argument("--require-targets", action="store_true")
     sp.set_defaults(fn=report)
     sp = sub.add_parser("selftest", help="check the arithmetic on synthetic stats")

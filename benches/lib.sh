@@ -125,7 +125,15 @@ open_nap_fd() {
 	rm -f "$fifo"
 }
 
-alive() { kill -0 "$1" 2>/dev/null; }
+# True while PID runs. A child that exited but is not reaped yet (a zombie,
+# which `kill -0` still finds; bash reaps late inside a trap handler) is dead.
+alive() {
+	kill -0 "$1" 2>/dev/null || return 1
+	local stat
+	stat=$(<"/proc/$1/stat") 2>/dev/null || return 1
+	stat=${stat##*) }
+	[[ ${stat:0:1} != Z ]]
+}
 
 start_bg() { # LOG STDIN CMD...
 	local out=$1 in=$2

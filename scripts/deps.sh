@@ -8,7 +8,8 @@ set -euo pipefail
 # Packages to build and run napifwd.
 BUILD_PKGS=(libdpdk-dev dpdk pkg-config libclang-dev clang gcc make python3 ca-certificates curl)
 # Extra packages the test suite and benchmarks use.
-TEST_PKGS=(dpdk-dev dpdk-doc iproute2 iputils-ping iperf3 procps)
+# prometheus ships both `prometheus` and `promtool` (tests/metrics.rs).
+TEST_PKGS=(dpdk-dev dpdk-doc iproute2 iputils-ping iperf3 procps prometheus)
 
 need_root() {
     if [ "$(id -u)" -ne 0 ]; then

@@ -37,11 +37,14 @@ pub enum DropReason {
     Filter,
     /// The output TX queue did not take the packet (short tx_burst).
     TxFull,
+    /// Still queued in a backlog when the stop's drain deadline
+    /// (`workers.drain_timeout_ms`) passed.
+    Shutdown,
 }
 
 impl DropReason {
     /// Number of reasons; the length of every per-reason counter array.
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 13;
 
     /// Every reason, in discriminant order.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -57,6 +60,7 @@ impl DropReason {
         DropReason::Overload,
         DropReason::Filter,
         DropReason::TxFull,
+        DropReason::Shutdown,
     ];
 
     /// The stable snake_case name used in JSON and metric labels.
@@ -74,6 +78,7 @@ impl DropReason {
             DropReason::Overload => "overload",
             DropReason::Filter => "filter",
             DropReason::TxFull => "tx_full",
+            DropReason::Shutdown => "shutdown",
         }
     }
 

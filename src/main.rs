@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use napifwd::{app, config, dpdk};
+use napifwd::{app, config, dpdk, top};
 
 /// Exit code for an invalid configuration (sysexits.h EX_CONFIG).
 const EX_CONFIG: u8 = 78;
@@ -52,6 +52,18 @@ enum Command {
         /// The TOML configuration file.
         file: PathBuf,
     },
+    /// Live per-worker table of a running instance (reads its /status).
+    Top {
+        /// The instance's metrics endpoint ([metrics].listen).
+        #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9469")]
+        url: String,
+        /// Refresh interval in seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+        interval: f64,
+        /// Print one table (rates over one interval) and exit; the default when stdout is not a terminal.
+        #[arg(long)]
+        once: bool,
+    },
     /// Print the napifwd and DPDK versions.
     Version,
 }
@@ -72,6 +84,30 @@ fn main() -> ExitCode {
                 dpdk_sys::DPDK_HEADERS_VERSION
             );
             ExitCode::SUCCESS
+        }
+        Command::Top {
+            url,
+            interval,
+            once,
+        } => {
+            let interval = match Duration::try_from_secs_f64(interval) {
+                Ok(d) if d >= Duration::from_millis(100) => d,
+                _ => {
+                    eprintln!("napifwd: --interval must be at least 0.1 seconds");
+                    return ExitCode::from(2);
+                }
+            };
+            match top::run(&top::TopOptions {
+                url,
+                interval,
+                once,
+            }) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("napifwd top: {e}");
+                    ExitCode::from(EX_RUNTIME)
+                }
+            }
         }
         Command::CheckConfig { file } => match config::load(&file) {
             Ok(cfg) => {
@@ -116,9 +152,14 @@ fn main() -> ExitCode {
                 until_idle: until_idle.map(Duration::from_millis),
                 stats_json,
                 live_stats: live_stats || dpdk::os::stdout_is_tty(),
+                config_path: Some(file.clone()),
             };
             match app::run(&cfg, &opts) {
                 Ok(_) => ExitCode::SUCCESS,
+                Err(e @ app::RunError::Config(_)) => {
+                    eprintln!("napifwd: {}: {e}", file.display());
+                    ExitCode::from(EX_CONFIG)
+                }
                 Err(e) => {
                     eprintln!("napifwd: {e}");
                     ExitCode::from(EX_RUNTIME)

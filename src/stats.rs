@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use serde::Serialize;
 
 use crate::drop_reason::DropReason;
+use crate::latency::{LatencyHistogram, LatencyReport};
 
 /// A counter with a single writer.
 #[derive(Debug, Default)]
@@ -78,6 +79,22 @@ pub struct WorkerCounters {
     pub tx_buffered: Counter,
     /// Overload state transitions.
     pub overload_transitions: Counter,
+    /// Dropped mbufs handed back to their owner's defer ring.
+    pub deferred_sent: Counter,
+    /// Dropped mbufs freed locally because the owner's defer ring was full.
+    pub defer_overflow: Counter,
+    /// Mbufs this worker freed from its own defer ring.
+    pub deferred_freed: Counter,
+    /// Flushes of the own defer ring.
+    pub defer_flushes: Counter,
+    /// Mbufs waiting in the own defer ring (gauge).
+    pub defer_pending: Counter,
+    /// 1 while overloaded (gauge).
+    pub overload_state: Counter,
+    /// TSC ticks spent overloaded so far (gauge).
+    pub overload_ticks: Counter,
+    /// RX-to-TX latency of forwarded packets.
+    pub latency: LatencyHistogram,
 }
 
 impl WorkerCounters {
@@ -121,6 +138,17 @@ impl WorkerCounters {
             busy_cycles: self.busy_cycles.get(),
             idle_cycles: self.idle_cycles.get(),
             overload_transitions: self.overload_transitions.get(),
+            deferred_sent: self.deferred_sent.get(),
+            defer_overflow: self.defer_overflow.get(),
+            deferred_freed: self.deferred_freed.get(),
+            defer_flushes: self.defer_flushes.get(),
+            defer_pending: self.defer_pending.get(),
+            overloaded: self.overload_state.get() != 0,
+            overload_seconds: crate::dpdk::cycles::tsc_to_secs(self.overload_ticks.get()),
+            latency: self
+                .latency
+                .snapshot()
+                .report(crate::dpdk::cycles::tsc_hz()),
         }
     }
 }
@@ -181,6 +209,22 @@ pub struct WorkerStats {
     pub idle_cycles: u64,
     /// Overload state transitions.
     pub overload_transitions: u64,
+    /// Dropped mbufs handed back to their owner's defer ring.
+    pub deferred_sent: u64,
+    /// Dropped mbufs freed locally because the owner's defer ring was full.
+    pub defer_overflow: u64,
+    /// Mbufs freed from this worker's own defer ring.
+    pub deferred_freed: u64,
+    /// Flushes of the own defer ring.
+    pub defer_flushes: u64,
+    /// Mbufs waiting in the own defer ring.
+    pub defer_pending: u64,
+    /// Overloaded at the time of the report.
+    pub overloaded: bool,
+    /// Time spent overloaded.
+    pub overload_seconds: f64,
+    /// RX-to-TX latency percentiles of the packets this worker sent.
+    pub latency: LatencyReport,
 }
 
 /// One port in the stats report (from the device's own counters).
@@ -272,6 +316,29 @@ pub struct PoolStats {
     pub baseline: u64,
 }
 
+/// The overload policy's view: which policy, and what each filter rule did
+/// (summed over workers).
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct OverloadStats {
+    /// `overload.policy`.
+    pub policy: String,
+    /// Workers overloaded at the time of the report.
+    pub workers_overloaded: usize,
+    /// Filter rules in order, then `default`.
+    pub rules: Vec<RuleStats>,
+}
+
+/// One filter rule.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct RuleStats {
+    /// Rule name (`default` for the default action).
+    pub name: String,
+    /// Packets it matched.
+    pub matched: u64,
+    /// Packets it dropped.
+    pub dropped: u64,
+}
+
 /// The whole report: `--stats-json`, and (live) `/status`.
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct Report {
@@ -287,6 +354,24 @@ pub struct Report {
     pub workers: Vec<WorkerStats>,
     /// Mempool accounting.
     pub mempools: MempoolStats,
+    /// Overload policy and filter rules.
+    pub overload: OverloadStats,
+    /// Config reload status.
+    pub config: ConfigStats,
+}
+
+/// SIGHUP reload bookkeeping.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct ConfigStats {
+    /// False when the last reload was rejected (invalid file, or a change
+    /// that needs a restart); the previous config stays in effect.
+    pub last_reload_successful: bool,
+    /// Reloads applied.
+    pub reloads_applied: u64,
+    /// Reloads rejected.
+    pub reloads_rejected: u64,
+    /// Unix time of the last applied reload, 0 if none.
+    pub last_reload_unix_seconds: u64,
 }
 
 #[cfg(test)]

@@ -433,6 +433,7 @@ fn usage_errors_exit_2() {
         &["run", "--config", cfg, "--until-idle", "soon"],
         &["run", "--config", cfg, "--duration", "-3"],
         &["run", "--config", cfg, "--no-such-flag"],
+        &["run", "--config", cfg, "--log-level", "chatty"],
         &["check-config"],
         &["check-config", cfg, "extra-arg"],
     ];
@@ -465,5 +466,148 @@ fn version_names_napifwd_and_dpdk() {
         out.stdout.to_lowercase().contains("dpdk"),
         "{}",
         out.describe()
+    );
+}
+
+#[test]
+fn check_config_prints_an_effective_config_that_checks_again() {
+    let dir = TempDir::new("cfg_round_trip");
+    let file = write(&dir, "good.toml", &good_config(&dir));
+    let first = check_config(&dir, &file);
+    assert_eq!(first.code(), Some(0), "{}", first.describe());
+    assert!(
+        !first.stdout.trim().is_empty(),
+        "no effective config printed"
+    );
+    let again = write(&dir, "effective.toml", &first.stdout);
+    let second = check_config(&dir, &again);
+    assert_eq!(
+        second.code(),
+        Some(0),
+        "the effective config does not check\n{}",
+        second.describe()
+    );
+    assert_eq!(
+        second.stdout, first.stdout,
+        "the effective config is not a fixed point"
+    );
+}
+
+#[test]
+fn run_with_a_missing_rx_pcap_exits_1_naming_it() {
+    let dir = TempDir::new("run_missing_pcap");
+    let missing = dir.join("no-such-input.pcap");
+    let text = replace_line(
+        &good_config(&dir),
+        r#"device = "net_null0""#,
+        &format!(
+            "device = \"net_pcap1,rx_pcap={},tx_pcap={}\"",
+            missing.display(),
+            dir.join("x.pcap").display()
+        ),
+    );
+    let file = write(&dir, "missing.toml", &text);
+    let out = {
+        let _g = dpdk_lock();
+        napifwd(
+            [
+                OsStr::new("run"),
+                OsStr::new("--config"),
+                file.as_os_str(),
+                OsStr::new("--duration"),
+                OsStr::new("1"),
+            ],
+            dir.path(),
+            RUN_TIMEOUT,
+        )
+    };
+    assert_eq!(out.code(), Some(1), "{}", out.describe());
+    assert!(
+        out.stderr.contains("net_pcap1"),
+        "the error must name the device that failed\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn run_with_an_unwritable_stats_file_fails() {
+    let dir = TempDir::new("run_bad_stats_path");
+    let file = write(&dir, "good.toml", &good_config(&dir));
+    let stats = dir.join("no-such-dir/stats.json");
+    let out = {
+        let _g = dpdk_lock();
+        napifwd(
+            [
+                OsStr::new("run"),
+                OsStr::new("--config"),
+                file.as_os_str(),
+                // (net_null0 receives forever: --until-idle would never end)
+                OsStr::new("--duration"),
+                OsStr::new("1"),
+                OsStr::new("--stats-json"),
+                stats.as_os_str(),
+            ],
+            dir.path(),
+            RUN_TIMEOUT,
+        )
+    };
+    assert_eq!(
+        out.code(),
+        Some(1),
+        "a stats file that cannot be written is a runtime failure\n{}",
+        out.describe()
+    );
+    assert!(
+        out.stderr.contains("no-such-dir"),
+        "the error must name the path\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn bad_next_hop_mac() {
+    for (i, bad) in ["02:00:00:00:00", "02:00:00:00:00:0g", "router"]
+        .iter()
+        .enumerate()
+    {
+        expect_error(
+            &format!("cfg_bad_mac{i}"),
+            r#"next_hop_mac = "02:00:00:00:00:02""#,
+            &format!("next_hop_mac = \"{bad}\""),
+            "forward.routes[0].next_hop_mac",
+        );
+    }
+}
+
+#[test]
+fn worker_lcore_outside_the_eal_lcores() {
+    expect_error(
+        "cfg_lcore_outside",
+        "lcores = [1]",
+        "lcores = [5]",
+        "workers.lcores",
+    );
+}
+
+#[test]
+fn cross_connect_with_an_unknown_port() {
+    let dir = TempDir::new("cfg_l2_unknown_port");
+    let text = good_config(&dir);
+    let start = text.find("[forward]").expect("forward section");
+    let end = text.find("[metrics]").expect("metrics section");
+    let text = format!(
+        "{}[forward]\nmode = \"l2\"\n\n[[forward.l2]]\ninput = \"wan\"\noutput = \"lan\"\n\n\
+         [[forward.l2]]\ninput = \"lan\"\noutput = \"dmz\"\n\n{}",
+        &text[..start],
+        &text[end..]
+    );
+    let file = write(&dir, "bad.toml", &text);
+    let out = check_config(&dir, &file);
+    assert_eq!(out.code(), Some(EX_CONFIG), "{}", out.describe());
+    assert_reports(
+        &out,
+        &file,
+        line_of(&text, r#"output = "dmz""#),
+        "forward.l2[1].output",
     );
 }

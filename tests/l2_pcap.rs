@@ -242,3 +242,35 @@ fn five_thousand_frames_arrive_complete_and_in_order() {
     r.stats.assert_ports_consistent(&["a", "b"]);
     r.stats.assert_no_mbuf_leak();
 }
+
+#[test]
+fn jumbo_frames_spanning_several_mbufs_are_forwarded_whole() {
+    let mut s = PcapSetup::new("l2_jumbo");
+    let a_in: Vec<Vec<u8>> = [2000usize, 60, 4000, 9014, 2049, 1514]
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| {
+            Frame::new(mac(PEER_2), mac(PEER_1), 0x88b5, filler(i as u32, len - 14)).bytes()
+        })
+        .collect();
+    s.port("a", mac(MAC_A), &a_in).mtu = Some(9000);
+    s.port("b", mac(MAC_B), &[]).mtu = Some(9000);
+    s.extra = format!(
+        "[forward]\nmode = \"l2\"\n{}",
+        l2_rule(
+            "a",
+            "b",
+            &format!("dst_mac = \"{PEER_1}\"\nsrc_mac = \"port\"\n")
+        )
+    );
+    let r = s.replay();
+    let want: Vec<_> = a_in
+        .iter()
+        .map(|f| rewrite(f, Some(mac(PEER_1)), Some(mac(MAC_B))))
+        .collect();
+    assert_frames_eq("b", &s.output("b"), &want);
+    r.stats.assert_drops(&[]);
+    r.stats.assert_balanced();
+    r.stats.assert_ports_consistent(&["a", "b"]);
+    r.stats.assert_no_mbuf_leak();
+}

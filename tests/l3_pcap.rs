@@ -172,6 +172,27 @@ fn routes_toml(routes: &[Route]) -> String {
 /// port, then checks every output port, the drop counts by reason, the
 /// per-port counters and the conservation law.
 fn run_l3(name: &str, ports: &[Port], routes: &[Route], inputs: &[(&str, Vec<Case>)]) -> Replay {
+    run_l3_on(Workers::One, name, ports, routes, inputs)
+}
+
+/// Where the forwarding happens.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Workers {
+    /// One worker on lcore 1: every output port keeps the input order.
+    One,
+    /// Two workers sharing CPU 1 with RPS on: each packet of the cases is
+    /// its own flow, so only "exactly once, on the right port, with the
+    /// right bytes" can be checked, not the order between packets.
+    TwoWithRps,
+}
+
+fn run_l3_on(
+    workers: Workers,
+    name: &str,
+    ports: &[Port],
+    routes: &[Route],
+    inputs: &[(&str, Vec<Case>)],
+) -> Replay {
     let mut s = PcapSetup::new(name);
     for p in ports {
         let frames: Vec<Vec<u8>> = inputs
@@ -179,9 +200,18 @@ fn run_l3(name: &str, ports: &[Port], routes: &[Route], inputs: &[(&str, Vec<Cas
             .filter(|(n, _)| *n == p.name)
             .flat_map(|(_, cases)| cases.iter().map(|c| c.frame.clone()))
             .collect();
-        s.port(p.name, mac(p.mac), &frames).mtu = p.mtu;
+        let port = s.port(p.name, mac(p.mac), &frames);
+        port.mtu = p.mtu;
+        if workers == Workers::TwoWithRps {
+            port.tx_queues = 2;
+        }
     }
     s.extra = routes_toml(routes);
+    if workers == Workers::TwoWithRps {
+        s.eal = eal_section_two_workers();
+        s.workers = vec![1, 2];
+        s.extra = format!("[rps]\nenabled = true\n\n{}", s.extra);
+    }
     // What each input frame should become, for whoever reads a failed run's
     // kept temp dir.
     let mut plan = String::new();
@@ -221,8 +251,14 @@ fn run_l3(name: &str, ports: &[Port], routes: &[Route], inputs: &[(&str, Vec<Cas
                     .collect()
             })
             .collect();
-        let refs: Vec<&[Vec<u8>]> = streams.iter().map(Vec::as_slice).collect();
-        assert_interleaving(p.name, &s.output(p.name), &refs);
+        if workers == Workers::One {
+            let refs: Vec<&[Vec<u8>]> = streams.iter().map(Vec::as_slice).collect();
+            assert_interleaving(p.name, &s.output(p.name), &refs);
+        } else {
+            let singles: Vec<Vec<Vec<u8>>> =
+                streams.concat().into_iter().map(|f| vec![f]).collect();
+            assert_streams_split_by_queue(p.name, &s.output_by_queue(p.name), &singles);
+        }
         let n_out: usize = streams.iter().map(Vec::len).sum();
         let n_in: usize = inputs
             .iter()
@@ -256,7 +292,10 @@ fn run_l3(name: &str, ports: &[Port], routes: &[Route], inputs: &[(&str, Vec<Cas
     let names: Vec<&str> = ports.iter().map(|p| p.name).collect();
     r.stats.assert_ports_consistent(&names);
     r.stats.assert_no_mbuf_leak();
-    r.stats.assert_workers(&[1]);
+    match workers {
+        Workers::One => r.stats.assert_workers(&[1]),
+        Workers::TwoWithRps => r.stats.assert_workers(&[1, 2]),
+    }
     r
 }
 
@@ -525,6 +564,28 @@ fn mixed_traffic_is_routed_rewritten_and_dropped_by_reason() {
 }
 
 #[test]
+fn mixed_traffic_through_two_workers_with_rps() {
+    // The same verdicts when packets cross from the polling worker to the
+    // other one through its backlog: drops are counted wherever they happen,
+    // and mbufs freed by the worker that does not own their pool go home.
+    let mut a = boundary_cases("a");
+    a.extend(valid_cases("a", 3, 200, V4_FROM_A, V6_FROM_A));
+    a.extend(malformed_cases("a"));
+    let b = valid_cases("b", 4, 60, V4_FROM_B, V6_FROM_B);
+    let r = run_l3_on(
+        Workers::TwoWithRps,
+        "l3_rps",
+        &PORTS,
+        ROUTES,
+        &[("a", a), ("b", b)],
+    );
+    let steered: u64 = (0..2)
+        .map(|w| r.stats.u64_at(&format!("/workers/{w}/rps_sent")))
+        .sum();
+    assert!(steered > 0, "rps.enabled = true but nothing was steered");
+}
+
+#[test]
 fn each_port_enforces_its_own_configured_mtu() {
     let mut ports = PORTS;
     ports[2].mtu = Some(1280);
@@ -669,4 +730,84 @@ fn ipv4_options_and_ipv6_extension_headers_pass_through() {
     let ip = Ipv6::new("2001:db8:ffff::6", to_b6.0, 0, hbh);
     cases.push(fwd6("a", &ip, &[], to_b6));
     run_l3("l3_options", &PORTS, ROUTES, &[("a", cases)]);
+}
+
+#[test]
+fn a_route_back_out_of_the_input_port_is_followed() {
+    // RFC 1812 5.2.7.2: a router forwards a packet back out of the interface
+    // it came in on (it may also send a redirect; napifwd sends nothing).
+    let back4: Route = ("10.20.30.40", "a", NH_A);
+    let back6: Route = ("2001:db8:a::40", "a", NH_A);
+    let mut cases = Vec::new();
+    for i in 0..3u32 {
+        let ip = Ipv4::udp("192.0.2.10", back4.0, 7, 7, &filler(i, 40)).with_id(i as u16);
+        cases.push(fwd4("a", &ip, &[], back4));
+        let ip = Ipv6::udp("2001:db8:ffff::7", back6.0, 7, 7, &filler(10 + i, 40));
+        cases.push(fwd6("a", &ip, &[], back6));
+        let ip = Ipv4::udp("192.0.2.10", V4_FROM_A[0].0, 7, 7, &filler(20 + i, 40))
+            .with_id(0x40 + i as u16);
+        cases.push(fwd4("a", &ip, &[], V4_FROM_A[0]));
+    }
+    run_l3("l3_hairpin", &PORTS, ROUTES, &[("a", cases)]);
+}
+
+/// Ports a and b take 9000-byte datagrams; c keeps 1500.
+fn jumbo_ports() -> [Port; 3] {
+    let mut ports = PORTS;
+    ports[0].mtu = Some(9000);
+    ports[1].mtu = Some(9000);
+    ports
+}
+
+fn jumbo4(dst: &str, len: usize, seed: u32) -> Ipv4 {
+    Ipv4::udp("192.0.2.10", dst, 7, 7, &filler(seed, len - 28)).with_id(seed as u16)
+}
+
+fn jumbo6(dst: &str, len: usize, seed: u32) -> Ipv6 {
+    Ipv6::udp("2001:db8:ffff::8", dst, 7, 7, &filler(seed, len - 48))
+}
+
+#[test]
+fn jumbo_frames_span_several_mbufs_and_are_routed_whole() {
+    // net_pcap chains mbufs for a frame larger than one mbuf's data room:
+    // the headers are in the first segment, the length is the chain's. A
+    // chained frame must be routed whole, or dropped with every segment
+    // freed (the leak check).
+    let to_b4 = V4_FROM_A[0];
+    let to_b6 = V6_FROM_A[0];
+    let to_c4 = V4_FROM_A[3];
+    let cases = vec![
+        fwd4("a", &jumbo4(to_b4.0, 9000, 1), &[], to_b4),
+        fwd4("a", &jumbo4(to_b4.0, 100, 2), &[], to_b4),
+        fwd6("a", &jumbo6(to_b6.0, 8000, 3), &[], to_b6),
+        fwd4("a", &jumbo4(to_b4.0, 2100, 4), &[], to_b4),
+        drop(
+            input_frame_v4("a", &jumbo4(to_b4.0, 9001, 5), &[]).bytes(),
+            "mtu_exceeded",
+        ),
+        drop(
+            input_frame_v4("a", &jumbo4(to_c4.0, 3000, 6), &[]).bytes(),
+            "mtu_exceeded",
+        ),
+        drop(
+            input_frame_v6("a", &jumbo6(to_b6.0, 9001, 7), &[]).bytes(),
+            "mtu_exceeded",
+        ),
+        fwd4("a", &jumbo4(to_c4.0, 1500, 8), &[], to_c4),
+    ];
+    run_l3("l3_jumbo", &jumbo_ports(), ROUTES, &[("a", cases)]);
+}
+
+#[test]
+fn bytes_after_the_ip_datagram_of_a_chained_frame_are_cut() {
+    // Like the padding of a short frame, whatever follows the IP datagram
+    // in a frame that spans several mbufs must not be forwarded.
+    let to_b4 = V4_FROM_A[0];
+    let to_b6 = V6_FROM_A[0];
+    let cases = vec![
+        fwd6("a", &jumbo6(to_b6.0, 8000, 3), &filler(3, 5), to_b6),
+        fwd4("a", &jumbo4(to_b4.0, 2100, 4), &filler(4, 7), to_b4),
+        fwd4("a", &jumbo4(to_b4.0, 9000, 5), &filler(5, 1), to_b4),
+    ];
+    run_l3("l3_jumbo_trailer", &jumbo_ports(), ROUTES, &[("a", cases)]);
 }

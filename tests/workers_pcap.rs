@@ -20,7 +20,7 @@ const PEER: &str = "02:00:00:00:99:01";
 
 fn two_worker_setup(name: &str) -> PcapSetup {
     let mut s = PcapSetup::new(name);
-    s.eal = eal_section_with_lcores("0@0,1@1,2@1");
+    s.eal = eal_section_two_workers();
     s.workers = vec![1, 2];
     s
 }

@@ -109,6 +109,12 @@ pub const DEFAULT_MAX_AGE_US: u64 = 1000;
 /// `metrics.listen`: loopback only; "" disables.
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9469";
 
+/// `workers.drain_timeout_ms`: a few seconds, as systemd's stop timeout is tens.
+pub const DEFAULT_DRAIN_TIMEOUT_MS: u64 = 3000;
+
+/// `metrics.latency`: on; costs a store at RX and a load at TX per packet.
+pub const DEFAULT_METRICS_LATENCY: bool = true;
+
 /// `log.level`.
 pub const DEFAULT_LOG_LEVEL: LogLevel = LogLevel::Info;
 
@@ -239,6 +245,13 @@ pub struct WorkersConfig {
     /// `[[workers.rx]]`: explicit (port, queue) -> worker assignments. RX
     /// queues not listed are spread round-robin over the workers.
     pub rx: Vec<RxAssignment>,
+    /// Run workers SCHED_FIFO at this priority (1..=99); 0 = SCHED_OTHER.
+    /// `overload.policy = "demote"` uses `overload.demote.fifo_priority`.
+    pub fifo_priority: i32,
+    /// On SIGTERM/SIGINT: how long workers may take to finish their
+    /// backlogs, defer rings and TX buffers before what is left is dropped
+    /// (counted `shutdown`) and napifwd exits.
+    pub drain_timeout_ms: u64,
 }
 
 impl Default for WorkersConfig {
@@ -246,6 +259,8 @@ impl Default for WorkersConfig {
         WorkersConfig {
             lcores: DEFAULT_WORKER_LCORES.to_vec(),
             rx: Vec::new(),
+            fifo_priority: 0,
+            drain_timeout_ms: DEFAULT_DRAIN_TIMEOUT_MS,
         }
     }
 }
@@ -440,6 +455,11 @@ pub struct OverloadConfig {
     pub enter_after_us: u64,
     /// Below `low_watermark` this long (µs) to leave overload.
     pub exit_after_us: u64,
+    /// Also signal overload when a worker processes more than this many
+    /// packets per second (fill = rate / ceiling); 0 = no ceiling.
+    pub pps_ceiling: u64,
+    /// `[overload.drop]`.
+    pub drop: DropPolicyConfig,
     /// `[overload.demote]`.
     pub demote: DemoteConfig,
     /// `[overload.filter]`.
@@ -454,10 +474,22 @@ impl Default for OverloadConfig {
             low_watermark: DEFAULT_LOW_WATERMARK,
             enter_after_us: DEFAULT_ENTER_AFTER_US,
             exit_after_us: DEFAULT_EXIT_AFTER_US,
+            pps_ceiling: 0,
+            drop: DropPolicyConfig::default(),
             demote: DemoteConfig::default(),
             filter: FilterConfig::default(),
         }
     }
+}
+
+/// `[overload.drop]`: the `drop` policy's option.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DropPolicyConfig {
+    /// On entering overload, also stop polling RX queues for this long
+    /// (µs): "stop processing and risk loss" (the NIC drops, counted as
+    /// rx_missed). 0 = keep polling RX once the backlog is drained.
+    pub pause_rx_us: u64,
 }
 
 /// `overload.policy`.
@@ -669,12 +701,16 @@ pub enum FreeMode {
 pub struct MetricsConfig {
     /// `ADDR:PORT` of the Prometheus endpoint; "" disables it.
     pub listen: String,
+    /// Measure packet latency: stamp each packet's mbuf with the TSC of its
+    /// RX burst and record the age at TX (`napifwd_packet_latency_seconds`).
+    pub latency: bool,
 }
 
 impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig {
             listen: DEFAULT_METRICS_LISTEN.to_owned(),
+            latency: DEFAULT_METRICS_LATENCY,
         }
     }
 }

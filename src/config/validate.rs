@@ -404,6 +404,17 @@ impl Validator {
                 }
             }
         }
+        let prio = cfg.workers.fifo_priority;
+        if prio != 0 && !FIFO_PRIORITIES.contains(&prio) {
+            self.err(
+                "workers.fifo_priority",
+                format!(
+                    "{prio} is not a SCHED_FIFO priority: use {}..={}, or 0 for SCHED_OTHER",
+                    FIFO_PRIORITIES.start(),
+                    FIFO_PRIORITIES.end()
+                ),
+            );
+        }
         let mut pinned = BTreeSet::new();
         for (i, a) in cfg.workers.rx.iter().enumerate() {
             let path = format!("workers.rx[{i}]");
@@ -653,6 +664,30 @@ impl Validator {
             );
         }
         let f = &o.filter;
+        if f.default_action == RuleAction::RateLimit {
+            self.err(
+                "overload.filter.default_action",
+                "\"rate_limit\" needs a rate: use \"pass\" or \"drop\" here and add a last rule \
+                 with action = \"rate_limit\" and pps = N that matches everything",
+            );
+        }
+        if !f.bpf_object.is_empty() && !f.rules.is_empty() {
+            self.err(
+                "overload.filter.bpf_object",
+                "set either bpf_object or [[overload.filter.rules]], not both: the eBPF \
+                 program decides alone when it is given",
+            );
+        }
+        if !f.bpf_object.is_empty() && !std::path::Path::new(&f.bpf_object).is_file() {
+            self.err(
+                "overload.filter.bpf_object",
+                format!(
+                    "{:?} is not a readable file: build it with `clang -O2 -target bpf -c \
+                     prog.c -o prog.o` (see conf/overload-filter-bpf.c)",
+                    f.bpf_object
+                ),
+            );
+        }
         if o.policy == OverloadPolicy::Filter
             && f.rules.is_empty()
             && f.bpf_object.is_empty()

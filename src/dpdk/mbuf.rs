@@ -127,19 +127,52 @@ impl Mbuf {
         })
     }
 
-    /// Shortens a single-segment packet to `len` bytes (dropping Ethernet
-    /// padding, for example). Returns false, changing nothing, when `len` is
-    /// longer than the data or the packet has several segments.
-    #[inline(always)]
-    pub fn truncate(&mut self, len: u16) -> bool {
-        // SAFETY: we own the mbuf exclusively (&mut self); shrinking the
-        // lengths of a single segment keeps data inside the buffer.
-        let m = unsafe { self.0.as_mut() };
-        if m.nb_segs != 1 || len > m.data_len {
-            return false;
+    /// Shortens the packet to `len` bytes (Ethernet padding, or anything
+    /// after the IP datagram), across segments: the segment holding byte
+    /// `len` becomes the last one and the segments after it are freed.
+    /// Returns false, changing nothing, when `len` is longer than the packet
+    /// or a segment to change is shared (refcnt > 1).
+    #[inline]
+    pub fn truncate(&mut self, len: u32) -> bool {
+        let head = self.0.as_ptr();
+        // SAFETY: we own the chain exclusively (&mut self); we only read
+        // segment metadata and follow `next` pointers of a valid chain.
+        unsafe {
+            if len > (*head).pkt_len {
+                return false;
+            }
+            if (*head).nb_segs == 1 {
+                (*head).data_len = len as u16;
+                (*head).pkt_len = len;
+                return true;
+            }
+            // Find the segment that holds the last kept byte.
+            let mut seg = head;
+            let mut left = len;
+            let mut nsegs: u16 = 1;
+            while left > u32::from((*seg).data_len) && !(*seg).next.is_null() {
+                if (*seg).refcnt != 1 {
+                    return false;
+                }
+                left -= u32::from((*seg).data_len);
+                seg = (*seg).next;
+                nsegs += 1;
+            }
+            if (*seg).refcnt != 1 {
+                return false;
+            }
+            let tail = (*seg).next;
+            (*seg).data_len = left as u16;
+            (*seg).next = std::ptr::null_mut();
+            (*head).nb_segs = nsegs;
+            (*head).pkt_len = len;
+            if !tail.is_null() {
+                // The cut-off segments are ours too (the chain was); free
+                // them as a chain of their own.
+                (*tail).nb_segs = 1;
+                dpdk_sys::napi_pktmbuf_free(tail);
+            }
         }
-        m.data_len = len;
-        m.pkt_len = u32::from(len);
         true
     }
 
@@ -159,6 +192,13 @@ impl Mbuf {
         // `bytes` cannot overlap a buffer we exclusively own.
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst.cast::<u8>(), bytes.len()) };
         true
+    }
+
+    /// Bytes of buffer from the packet's first byte to the buffer's end.
+    #[inline(always)]
+    pub fn room_from_data(&self) -> usize {
+        let m = self.raw();
+        usize::from(m.buf_len).saturating_sub(usize::from(m.data_off))
     }
 
     /// The raw pointer, for dynfield accessors in this module tree.

@@ -17,6 +17,7 @@
 //! Rust value at a time, and every unsafe block says which invariant makes it
 //! sound (`// SAFETY:`).
 
+mod bpf;
 pub mod cycles;
 mod dynfield;
 mod eal;
@@ -29,6 +30,7 @@ mod mempool;
 pub mod os;
 mod ring;
 
+pub use bpf::{BpfProgram, BPF_ARG_SIZE};
 pub use dynfield::RxTscField;
 pub use eal::{dpdk_version, Eal};
 pub use error::DpdkError;

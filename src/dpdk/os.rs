@@ -1,5 +1,6 @@
 //! The few Linux calls the control plane needs: synchronous signal
-//! handling, thread names, terminal detection. They live here because this
+//! handling, thread names, terminal detection and key-at-a-time terminal
+//! input for `napifwd top`. They live here because this
 //! module tree is the only place allowed `unsafe`.
 
 use std::io;
@@ -88,6 +89,57 @@ pub fn stdout_is_tty() -> bool {
     unsafe { libc::isatty(libc::STDOUT_FILENO) == 1 }
 }
 
+/// True when stdin is a terminal (then `napifwd top` reads keys from it).
+pub fn stdin_is_tty() -> bool {
+    // SAFETY: isatty only inspects the file descriptor.
+    unsafe { libc::isatty(libc::STDIN_FILENO) == 1 }
+}
+
+/// The terminal on stdin in key-at-a-time mode, restored on drop: no line
+/// buffering, no echo, and no signals from the keyboard (Ctrl-C arrives as
+/// byte 3, so the caller can restore the screen before it exits). A read
+/// returns after at most 100 ms, with zero bytes if no key was pressed.
+pub struct RawStdin {
+    saved: libc::termios,
+}
+
+impl std::fmt::Debug for RawStdin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawStdin").finish_non_exhaustive()
+    }
+}
+
+impl RawStdin {
+    /// Switches stdin's terminal to key-at-a-time mode.
+    pub fn enable() -> io::Result<RawStdin> {
+        // SAFETY: termios is plain old data; all-zero is a valid value for
+        // tcgetattr to overwrite.
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: `t` is a valid, writable termios for the duration of the call.
+        if unsafe { libc::tcgetattr(libc::STDIN_FILENO, &mut t) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let saved = t;
+        t.c_lflag &= !(libc::ICANON | libc::ECHO | libc::ISIG);
+        t.c_cc[libc::VMIN] = 0;
+        t.c_cc[libc::VTIME] = 1;
+        // SAFETY: `t` is the terminal's own termios with flags changed.
+        if unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &t) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(RawStdin { saved })
+    }
+}
+
+impl Drop for RawStdin {
+    fn drop(&mut self) {
+        // SAFETY: `saved` is what tcgetattr returned for this terminal.
+        unsafe {
+            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.saved);
+        }
+    }
+}
+
 /// An eventfd: how a producer wakes a parked worker (the user-space stand-in
 /// for the IPI `enqueue_to_backlog` sends in Linux). Kicks coalesce: the
 /// counter adds up until the sleeper reads it.
@@ -170,5 +222,42 @@ pub fn spin_cycles(cycles: u64) {
     let start = super::cycles::rdtsc();
     while super::cycles::rdtsc().wrapping_sub(start) < cycles {
         std::hint::spin_loop();
+    }
+}
+
+/// The calling thread's scheduling class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchedClass {
+    /// SCHED_OTHER (CFS), the default.
+    Other,
+    /// SCHED_FIFO at a priority 1..=99.
+    Fifo(i32),
+}
+
+/// Switches the calling thread's scheduling class. SCHED_FIFO needs
+/// CAP_SYS_NICE (or an RLIMIT_RTPRIO allowing the priority): without it
+/// this returns EPERM.
+pub fn set_sched_class(class: SchedClass) -> io::Result<()> {
+    let (policy, prio) = match class {
+        SchedClass::Other => (libc::SCHED_OTHER, 0),
+        SchedClass::Fifo(p) => (libc::SCHED_FIFO, p),
+    };
+    let param = libc::sched_param {
+        sched_priority: prio,
+    };
+    // SAFETY: pid 0 is the calling thread; param is a valid sched_param.
+    let rc = unsafe { libc::sched_setscheduler(0, policy, &param) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Gives the CPU to another runnable thread of the same or higher class.
+#[inline]
+pub fn yield_cpu() {
+    // SAFETY: sched_yield has no arguments and cannot fail on Linux.
+    unsafe {
+        libc::sched_yield();
     }
 }

@@ -103,7 +103,13 @@ impl RingProducer {
     /// for the caller to drop and count.
     #[inline(always)]
     pub fn enqueue_burst<const N: usize>(&self, burst: &mut MbufBurst<N>) -> usize {
-        let len = burst.len();
+        self.enqueue_burst_max(burst, usize::MAX)
+    }
+
+    /// Like [`enqueue_burst`](Self::enqueue_burst), enqueuing at most `max`.
+    #[inline(always)]
+    pub fn enqueue_burst_max<const N: usize>(&self, burst: &mut MbufBurst<N>, max: usize) -> usize {
+        let len = burst.len().min(max);
         if len == 0 {
             return 0;
         }

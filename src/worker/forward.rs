@@ -6,7 +6,7 @@
 //! `kfree_skb_reason`.
 
 use super::{Io, BURST};
-use crate::dpdk::{os, Mbuf, MbufBurst, TxQueue};
+use crate::dpdk::{cycles, os, Mbuf, MbufBurst, RxTscField, TxQueue};
 use crate::drop_reason::DropReason;
 use crate::fwd::l2::{self, XconnectTable};
 use crate::fwd::l3::{self, L3Dst};
@@ -29,6 +29,8 @@ impl Io {
             burst,
             drops,
             per_packet_cycles,
+            reclaim,
+            latency,
             ..
         } = self;
         let plan: &Plan = plan;
@@ -51,7 +53,7 @@ impl Io {
                             drop(m);
                         }
                         if buf.is_full() {
-                            flush(tx, txbufs, counters, out);
+                            flush(tx, txbufs, counters, *latency, out);
                         }
                     }
                     None => count_drop(counters, drops, m, DropReason::NoRoute),
@@ -59,7 +61,7 @@ impl Io {
                 Err(r) => count_drop(counters, drops, m, r),
             }
         }
-        drops.free_all();
+        reclaim.release(drops, counters);
     }
 }
 
@@ -85,15 +87,47 @@ pub(super) fn flush(
     tx: &mut [Option<TxQueue>],
     txbufs: &mut [MbufBurst<BURST>],
     counters: &WorkerCounters,
+    latency: Option<RxTscField>,
     p: usize,
 ) {
     let (Some(Some(txq)), Some(buf)) = (tx.get_mut(p), txbufs.get_mut(p)) else {
         return;
     };
+    if let Some(field) = latency {
+        record_latency(buf, field, counters);
+    }
     let (sent, freed) = txq.send_or_free(buf);
     counters.tx_packets.add(sent as u64);
     if freed > 0 {
         counters.drop_n(DropReason::TxFull, freed as u64);
+    }
+}
+
+/// Records each packet's age (now - its RX burst stamp) before TX. Runs
+/// of packets from the same RX burst (same stamp) are recorded at once.
+#[inline(always)]
+fn record_latency(buf: &MbufBurst<BURST>, field: RxTscField, counters: &WorkerCounters) {
+    let now = cycles::rdtsc();
+    let mut run_stamp = 0u64;
+    let mut run_len = 0u64;
+    for m in buf.as_slice() {
+        let stamp = field.get(m);
+        if stamp == run_stamp {
+            run_len += 1;
+            continue;
+        }
+        if run_len > 0 {
+            counters
+                .latency
+                .record_n(now.saturating_sub(run_stamp), run_len);
+        }
+        run_stamp = stamp;
+        run_len = 1;
+    }
+    if run_len > 0 {
+        counters
+            .latency
+            .record_n(now.saturating_sub(run_stamp), run_len);
     }
 }
 
@@ -112,11 +146,11 @@ fn route_l3(m: &mut Mbuf, plan: &Plan, t: &L3Tables) -> Result<usize, DropReason
     if l3.frame_len - ETH_HLEN > usize::from(out.mtu) {
         return Err(DropReason::MtuExceeded);
     }
-    // Ethernet pads short frames to 60 bytes; the padding is not part of
-    // the datagram and must not leave as payload. Only single-segment
-    // frames can carry padding in practice (they are tiny).
-    if l3.frame_len < m.pkt_len() as usize {
-        m.truncate(l3.frame_len as u16);
+    // Ethernet pads short frames to 60 bytes, and any frame may carry
+    // bytes after the datagram (a trailer, a kept CRC): they are not part
+    // of the datagram and must not leave as payload.
+    if l3.frame_len < m.pkt_len() as usize && !m.truncate(l3.frame_len as u32) {
+        return Err(DropReason::Unsupported);
     }
     let data = m.data_mut().ok_or(DropReason::Unsupported)?;
     l3::rewrite(data, &l3.dst, hop.mac, out.mac);

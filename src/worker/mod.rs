@@ -19,19 +19,29 @@
 //! again when the sleep times out, so they wait at most `max_sleep_us`.
 
 mod forward;
+mod free;
+mod overload;
 mod steer;
 
-use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::dpdk::{cycles, os, MbufBurst, RingConsumer, RingProducer, RxQueue, TxQueue};
+use crate::dpdk::{
+    cycles, os, MbufBurst, RingConsumer, RingProducer, RxQueue, RxTscField, TxQueue,
+};
+use crate::drop_reason::DropReason;
 use crate::napi::{NapiBudget, RoundRobin, SourceKind};
 use crate::plan::Plan;
 use crate::rps::{FlowLimit, RpsMap};
 use crate::stats::WorkerCounters;
 
+pub use free::{FreeParams, FreeSetup};
+pub use overload::{OverloadSetup, PacketFilter};
 pub use steer::HashSource;
+
+use free::Reclaim;
+use overload::OverloadState;
 
 /// Packets per rx_burst call, per TX buffer and per staging burst
 /// (l3fwd's MAX_PKT_BURST).
@@ -48,6 +58,20 @@ pub struct WorkerControl {
     stop: AtomicBool,
     /// The worker is (about to be) asleep on `wake`.
     parked: AtomicBool,
+    /// The worker's overload detector says it is overloaded (written by the
+    /// worker only; read by producers and the filter).
+    overloaded: AtomicBool,
+    /// Packets producers turned away from this worker because of its
+    /// overload (policy drop or filter): the one multi-writer counter,
+    /// added to once per burst with the burst's tally.
+    refused: AtomicU64,
+    /// Commands wait in the worker's inbox (checked once per round).
+    pending: AtomicBool,
+    /// Stop phase 2 done: backlog drained, TX flushed; the worker now only
+    /// frees what others still defer to it, until `finish`.
+    drained: AtomicBool,
+    /// Stop phase 3: every worker is drained, nobody defers any more.
+    finish: AtomicBool,
     /// Kicked by producers and by the control plane.
     wake: os::EventFd,
 }
@@ -60,6 +84,11 @@ impl WorkerControl {
             rx_stopped: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             parked: AtomicBool::new(false),
+            overloaded: AtomicBool::new(false),
+            refused: AtomicU64::new(0),
+            pending: AtomicBool::new(false),
+            drained: AtomicBool::new(false),
+            finish: AtomicBool::new(false),
             wake: os::EventFd::new()?,
         })
     }
@@ -83,6 +112,24 @@ impl WorkerControl {
     pub fn request_stop(&self) {
         self.stop_rx.store(true, Ordering::Release);
         self.stop.store(true, Ordering::Release);
+        self.wake.kick();
+    }
+
+    /// True once the worker finished stop phase 2 (backlog drained, TX
+    /// flushed).
+    pub fn drained(&self) -> bool {
+        self.drained.load(Ordering::Acquire)
+    }
+
+    /// Stop phase 3: call once every worker is [`drained`](Self::drained);
+    /// the worker frees its defer ring a last time and returns.
+    pub fn request_finish(&self) {
+        self.finish.store(true, Ordering::Release);
+    }
+
+    /// Tells the worker a command is in its inbox (after sending it).
+    pub fn notify(&self) {
+        self.pending.store(true, Ordering::Release);
         self.wake.kick();
     }
 
@@ -139,6 +186,68 @@ pub enum Idle {
     },
 }
 
+/// A live change (SIGHUP reload), applied by the worker between rounds.
+/// The old values travel back to the control plane in [`Reply::Applied`]
+/// and are dropped there, after every worker let go of them (RCU-style: no
+/// worker ever sees a table being freed under it).
+#[derive(Debug)]
+pub struct Update {
+    /// The new forwarding plan.
+    pub plan: Arc<Plan>,
+    /// New weights and budgets.
+    pub budget: NapiBudget,
+    /// New idle behaviour.
+    pub idle: Idle,
+    /// New steering (same rings and peers, new map and parameters).
+    pub steering: Option<Steering>,
+    /// New overload policy (the detector restarts in the normal state).
+    pub overload: Option<OverloadSetup>,
+    /// New freeing parameters.
+    pub free: FreeParams,
+    /// New synthetic cost.
+    pub per_packet_cycles: u64,
+    /// Scheduling class to switch to, if it changes.
+    pub sched: Option<os::SchedClass>,
+    /// A new set of RX queues (only sent while RX is paused everywhere).
+    pub rx: Option<Vec<RxQueue>>,
+}
+
+/// What the old state was, returned for the control plane to drop.
+#[derive(Debug)]
+pub struct Retired {
+    /// The previous plan.
+    pub plan: Arc<Plan>,
+    /// The previous steering.
+    pub steering: Option<Steering>,
+}
+
+/// Control-plane commands (crossbeam channel; never packets).
+#[derive(Debug)]
+pub enum Command {
+    /// Stop polling RX queues until [`Command::ResumeRx`]; reply once no
+    /// more enqueue from this worker can happen.
+    PauseRx,
+    /// Poll RX queues again.
+    ResumeRx,
+    /// Hand the RX queues back (only while paused).
+    TakeRx,
+    /// Apply a live change.
+    Apply(Box<Update>),
+}
+
+/// Worker replies to [`Command`]s, tagged with the worker id.
+#[derive(Debug)]
+pub enum Reply {
+    /// RX is paused.
+    RxPaused(usize),
+    /// RX runs again.
+    RxResumed(usize),
+    /// The worker's RX queues.
+    Rx(usize, Vec<RxQueue>),
+    /// The update is in effect; here is what it replaced.
+    Applied(usize, Box<Retired>),
+}
+
 /// Everything a worker is built from.
 #[derive(Debug)]
 pub struct WorkerSetup {
@@ -163,12 +272,26 @@ pub struct WorkerSetup {
     pub idle: Idle,
     /// TX buffers older than this many TSC ticks are flushed.
     pub tx_drain_ticks: u64,
+    /// At stop, the backlog is forwarded for at most this many TSC ticks.
+    pub drain_ticks: u64,
     /// Benchmark-only synthetic cost per forwarded packet, in TSC cycles.
     pub per_packet_cycles: u64,
+    /// The overload policy, when one is configured.
+    pub overload: Option<OverloadSetup>,
+    /// How dropped mbufs are freed.
+    pub free: FreeSetup,
+    /// Scheduling class to run in (None: leave as EAL started it).
+    pub sched: Option<os::SchedClass>,
+    /// Stamp packets at RX and record their latency at TX.
+    pub latency: Option<RxTscField>,
     /// Its counters (shared with readers).
     pub counters: Arc<WorkerCounters>,
     /// Its control block.
     pub control: Arc<WorkerControl>,
+    /// Commands from the control plane.
+    pub inbox: crossbeam_channel::Receiver<Command>,
+    /// Replies to the control plane.
+    pub replies: crossbeam_channel::Sender<Reply>,
 }
 
 /// The per-worker state the poll closure borrows mutably.
@@ -183,22 +306,39 @@ struct Io {
     stage: Vec<MbufBurst<BURST>>,
     /// One flow-limit table per worker id, when the flow limit is on.
     flow_limits: Vec<FlowLimit>,
+    /// Packets refused per worker id in the current burst (overload).
+    refused: Vec<u32>,
     plan: Arc<Plan>,
     counters: Arc<WorkerCounters>,
     control: Arc<WorkerControl>,
     per_packet_cycles: u64,
+    overload: Option<OverloadState>,
+    reclaim: Reclaim,
+    latency: Option<RxTscField>,
+    budget: NapiBudget,
+    idle: Idle,
+    /// RX paused by the control plane (reload of the rps map or RX queues).
+    rx_paused: bool,
     burst: MbufBurst<BURST>,
     local: MbufBurst<BURST>,
     drops: MbufBurst<BURST>,
 }
 
-/// Runs a worker until asked to stop. Returns 0 (the lcore exit status).
+/// Lcore exit status of a worker that could not switch to SCHED_FIFO.
+pub const EXIT_SCHED_FAILED: i32 = 3;
+
+/// Runs a worker until asked to stop. Returns 0 (the lcore exit status), or
+/// [`EXIT_SCHED_FAILED`].
 pub fn run(setup: WorkerSetup) -> i32 {
     os::set_thread_name(&format!("napifwd-w{}", setup.id));
-    let mut kinds: Vec<SourceKind> = setup.rx.iter().map(|_| SourceKind::RxQueue).collect();
-    let n_rx = kinds.len();
-    if setup.backlog.is_some() {
-        kinds.push(SourceKind::Backlog);
+    if let Some(class) = setup.sched {
+        if os::set_sched_class(class).is_err() {
+            // The control plane checked the permission before launching;
+            // report rather than run in the wrong class.
+            setup.control.rx_stopped.store(true, Ordering::Release);
+            setup.control.drained.store(true, Ordering::Release);
+            return EXIT_SCHED_FAILED;
+        }
     }
     let nports = setup.tx.len();
     let nworkers = setup.steering.as_ref().map_or(0, |s| s.peers.len());
@@ -215,23 +355,42 @@ pub fn run(setup: WorkerSetup) -> i32 {
         steering: setup.steering,
         stage: (0..nworkers).map(|_| MbufBurst::new()).collect(),
         flow_limits,
+        refused: vec![0; nworkers],
         plan: setup.plan,
         counters: setup.counters,
         control: setup.control,
         per_packet_cycles: setup.per_packet_cycles,
+        overload: setup
+            .overload
+            .map(|o| OverloadState::new(o, cycles::rdtsc())),
+        reclaim: Reclaim::new(setup.id, setup.free, cycles::rdtsc()),
+        latency: setup.latency,
+        budget: setup.budget,
+        idle: setup.idle,
+        rx_paused: false,
         burst: MbufBurst::new(),
         local: MbufBurst::new(),
         drops: MbufBurst::new(),
     };
-    let budget = setup.budget;
+    let (inbox, replies) = (setup.inbox, setup.replies);
     let mut rr = RoundRobin::default();
     let mut last_drain = cycles::rdtsc();
     let mut empty_rounds = 0u32;
     let c = io.counters.clone();
     let ctl = io.control.clone();
+    let mut kinds = io.source_kinds();
 
     loop {
-        let rx_on = !ctl.stop_rx.load(Ordering::Acquire);
+        if ctl.pending.swap(false, Ordering::Acquire) {
+            while let Ok(cmd) = inbox.try_recv() {
+                if io.handle(cmd, &replies) {
+                    kinds = io.source_kinds();
+                    rr = RoundRobin::default();
+                }
+            }
+        }
+        let n_rx = io.rx.len();
+        let rx_on = !ctl.stop_rx.load(Ordering::Acquire) && !io.rx_paused;
         if !rx_on && !ctl.rx_stopped.load(Ordering::Relaxed) {
             // Every enqueue this worker made happened before this store.
             ctl.rx_stopped.store(true, Ordering::Release);
@@ -240,9 +399,11 @@ pub fn run(setup: WorkerSetup) -> i32 {
             break;
         }
         let t0 = cycles::rdtsc();
+        let rx_ok = rx_on && io.rx_allowed(t0);
+        let budget = io.budget;
         let out = rr.run_round(&budget, &kinds, cycles::rdtsc, |i, quota| {
             if i < n_rx {
-                if rx_on {
+                if rx_ok {
                     io.poll_rx(i, quota)
                 } else {
                     0
@@ -253,6 +414,8 @@ pub fn run(setup: WorkerSetup) -> i32 {
         });
         let t1 = cycles::rdtsc();
         c.rounds.add(1);
+        io.sample_overload(t1);
+        io.reclaim.flush_own(t1, out.packets == 0, &c);
         if out.packets > 0 {
             c.busy_cycles.add(t1.wrapping_sub(t0));
             empty_rounds = 0;
@@ -279,7 +442,7 @@ pub fn run(setup: WorkerSetup) -> i32 {
         if let Idle::Park {
             after_rounds,
             max_sleep,
-        } = setup.idle
+        } = io.idle
         {
             if empty_rounds >= after_rounds {
                 io.park(max_sleep);
@@ -289,12 +452,91 @@ pub fn run(setup: WorkerSetup) -> i32 {
         }
     }
     // Phase 2 of the stop: nobody enqueues any more; finish what was accepted.
-    io.drain_backlog();
+    io.drain_backlog(cycles::rdtsc().wrapping_add(setup.drain_ticks));
     io.flush_all();
+    // Phase 3: other workers may still be draining and dropping mbufs this
+    // worker owns into its defer ring; keep freeing until all are done.
+    ctl.drained.store(true, Ordering::Release);
+    while !ctl.finish.load(Ordering::Acquire) {
+        io.reclaim.flush_all(cycles::rdtsc(), &c);
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    io.reclaim.flush_all(cycles::rdtsc(), &c);
     0
 }
 
 impl Io {
+    /// The poll sources: the RX queues, then the backlog.
+    fn source_kinds(&self) -> Vec<SourceKind> {
+        let mut kinds: Vec<SourceKind> = self.rx.iter().map(|_| SourceKind::RxQueue).collect();
+        if self.backlog.is_some() {
+            kinds.push(SourceKind::Backlog);
+        }
+        kinds
+    }
+
+    /// Handles one control command. Returns true when the poll sources changed.
+    fn handle(&mut self, cmd: Command, replies: &crossbeam_channel::Sender<Reply>) -> bool {
+        // A reply can only fail to send when the control plane is gone, in
+        // which case a stop follows; nothing to do about it here.
+        match cmd {
+            Command::PauseRx => {
+                self.rx_paused = true;
+                // Whatever this worker staged was enqueued within the poll
+                // that staged it: from here on it enqueues nothing.
+                let _ = replies.send(Reply::RxPaused(self.id));
+                false
+            }
+            Command::ResumeRx => {
+                self.rx_paused = false;
+                let _ = replies.send(Reply::RxResumed(self.id));
+                false
+            }
+            Command::TakeRx => {
+                let rx = std::mem::take(&mut self.rx);
+                let _ = replies.send(Reply::Rx(self.id, rx));
+                true
+            }
+            Command::Apply(u) => {
+                let changed = u.rx.is_some();
+                let retired = self.apply(*u);
+                let _ = replies.send(Reply::Applied(self.id, Box::new(retired)));
+                changed
+            }
+        }
+    }
+
+    /// Swaps in a live change; returns what it replaced.
+    fn apply(&mut self, u: Update) -> Retired {
+        self.flush_all();
+        if let Some(class) = u.sched {
+            // Checked by the control plane before sending; failing here
+            // leaves the worker in its current class, which is safe.
+            let _ = os::set_sched_class(class);
+        }
+        if self.overload.as_ref().is_some_and(|o| o.overloaded()) {
+            self.control.overloaded.store(false, Ordering::Relaxed);
+            self.counters.overload_state.set(0);
+        }
+        self.overload = u.overload.map(|o| OverloadState::new(o, cycles::rdtsc()));
+        let nworkers = self.stage.len();
+        self.flow_limits = match u.steering.as_ref().and_then(|s| s.flow_limit) {
+            Some(len) => (0..nworkers).map(|_| FlowLimit::new(len)).collect(),
+            None => Vec::new(),
+        };
+        self.reclaim.set_params(u.free);
+        self.budget = u.budget;
+        self.idle = u.idle;
+        self.per_packet_cycles = u.per_packet_cycles;
+        if let Some(rx) = u.rx {
+            self.rx = rx;
+        }
+        Retired {
+            plan: std::mem::replace(&mut self.plan, u.plan),
+            steering: std::mem::replace(&mut self.steering, u.steering),
+        }
+    }
+
     /// Polls RX queue `i` for up to `quota` packets, steering or forwarding
     /// each burst as it arrives. Returns how many packets it took.
     #[inline(always)]
@@ -311,9 +553,19 @@ impl Io {
             }
             got += n as u32;
             self.counters.rx_packets.add(n as u64);
+            if let Some(field) = self.latency {
+                // One TSC read per RX burst: every packet of it shares the stamp.
+                let now = cycles::rdtsc();
+                for m in self.burst.as_mut_slice() {
+                    field.set(m, now);
+                }
+            }
             if self.steering.is_some() {
                 self.steer_burst();
             } else {
+                if self.overload.is_some() {
+                    self.filter_burst(cycles::rdtsc());
+                }
                 self.forward_burst();
             }
             if n < want {
@@ -357,14 +609,37 @@ impl Io {
     }
 
     /// Forwards everything left in the backlog (used at stop).
-    fn drain_backlog(&mut self) {
-        while self.poll_backlog(BURST as u32) > 0 {}
+    /// Forwards what is left in the backlog until it is empty or
+    /// `deadline` (TSC) passes; then drops the rest as `shutdown`.
+    fn drain_backlog(&mut self, deadline: u64) {
+        while self.poll_backlog(BURST as u32) > 0 {
+            if cycles::rdtsc() >= deadline {
+                break;
+            }
+        }
+        let Some(ring) = self.backlog.as_mut() else {
+            return;
+        };
+        loop {
+            let n = ring.dequeue_burst(&mut self.drops, BURST);
+            if n == 0 {
+                break;
+            }
+            self.counters.drop_n(DropReason::Shutdown, n as u64);
+            self.drops.free_all();
+        }
     }
 
     fn flush_all(&mut self) {
         for p in 0..self.txbufs.len() {
             if !self.txbufs[p].is_empty() {
-                forward::flush(&mut self.tx, &mut self.txbufs, &self.counters, p);
+                forward::flush(
+                    &mut self.tx,
+                    &mut self.txbufs,
+                    &self.counters,
+                    self.latency,
+                    p,
+                );
             }
         }
         self.counters.tx_buffered.set(0);

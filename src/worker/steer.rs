@@ -11,7 +11,9 @@
 //! RX queue (one producer) and always maps to one target (one FIFO ring).
 
 use super::{forward, Io};
-use crate::dpdk::Mbuf;
+use std::sync::atomic::Ordering;
+
+use crate::dpdk::{cycles, Mbuf};
 use crate::drop_reason::DropReason;
 use crate::fwd::flow::FlowKey;
 
@@ -51,15 +53,31 @@ impl Io {
             burst,
             local,
             drops,
+            overload,
+            refused,
+            reclaim,
             ..
         } = self;
         let Some(st) = steering.as_ref() else {
             self.forward_burst();
             return;
         };
+        let now = cycles::rdtsc();
         for m in burst.drain() {
             let hash = flow_hash(&m, st.hash, st.symmetric);
             let t = st.map.target(hash);
+            if let Some(ov) = overload.as_mut() {
+                let peer = st.peers.get(t).map(|p| &**p);
+                // XDP-like: judged at RX, before the packet costs anyone a
+                // backlog slot.
+                if ov.filter_applies(peer) && !ov.judge(&m, now) {
+                    forward::count_drop(counters, drops, m, DropReason::Filter);
+                    if let Some(n) = refused.get_mut(t) {
+                        *n += 1;
+                    }
+                    continue;
+                }
+            }
             if t == *id && st.local_fast_path {
                 if let Err(m) = local.push(m) {
                     // local holds at most one RX burst: cannot happen.
@@ -86,7 +104,16 @@ impl Io {
                 forward::count_drop(counters, drops, m, DropReason::BacklogFull);
             }
         }
-        drops.free_all();
+        reclaim.release(drops, counters);
+        for (t, n) in refused.iter_mut().enumerate() {
+            if *n > 0 {
+                if let Some(peer) = st.peers.get(t) {
+                    peer.refused
+                        .fetch_add(u64::from(*n), std::sync::atomic::Ordering::Relaxed);
+                }
+                *n = 0;
+            }
+        }
         self.enqueue_staged();
         if !self.local.is_empty() {
             std::mem::swap(&mut self.burst, &mut self.local);
@@ -100,6 +127,11 @@ impl Io {
         let Some(st) = self.steering.as_ref() else {
             return;
         };
+        // The drop policy's admission limit: while a target is overloaded,
+        // its backlog may only fill to low_watermark x max_backlog, so
+        // the packets it accepts wait a bounded time and it keeps working
+        // at capacity; the excess is dropped here, counted `overload`.
+        let admit = self.overload.as_ref().and_then(|o| o.drop_admission());
         for (t, stage) in self.stage.iter_mut().enumerate() {
             if stage.is_empty() {
                 continue;
@@ -110,13 +142,35 @@ impl Io {
                 self.counters.drop_n(DropReason::BacklogFull, n);
                 continue;
             };
-            let sent = ring.enqueue_burst(stage);
+            let count = ring.count();
+            // max_backlog is enforced here, below the ring's size, so a
+            // reload can change it (netdev_max_backlog is a sysctl too).
+            let mut room = st.max_backlog.saturating_sub(count) as usize;
+            let mut reason = DropReason::BacklogFull;
+            if let Some(fraction) = admit {
+                if st
+                    .peers
+                    .get(t)
+                    .is_some_and(|p| p.overloaded.load(Ordering::Relaxed))
+                {
+                    let limit = (f64::from(st.max_backlog) * fraction) as u32;
+                    room = room.min(limit.saturating_sub(count) as usize);
+                    reason = DropReason::Overload;
+                }
+            }
+            let sent = ring.enqueue_burst_max(stage, room);
             self.counters.rps_sent.add(sent as u64);
             if !stage.is_empty() {
-                // netdev_max_backlog reached: tail drop, like enqueue_to_backlog.
-                self.counters
-                    .drop_n(DropReason::BacklogFull, stage.len() as u64);
+                // netdev_max_backlog reached: tail drop, like enqueue_to_backlog
+                // (or the overload admission limit).
+                let n = stage.len() as u64;
+                self.counters.drop_n(reason, n);
                 stage.free_all();
+                if reason == DropReason::Overload {
+                    if let Some(peer) = st.peers.get(t) {
+                        peer.refused.fetch_add(n, Ordering::Relaxed);
+                    }
+                }
             }
             if sent > 0 {
                 if let Some(peer) = st.peers.get(t) {

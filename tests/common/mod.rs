@@ -7,6 +7,13 @@
 //! One EAL per process: every DPDK run is a separate `napifwd` process with
 //! its own temp dir, and DPDK runs are serialised (see [`dpdk_lock`]) because
 //! the machine has two cores and every run pins a polling worker to lcore 1.
+//!
+//! Environment:
+//! - `NAPIFWD_BIN=PATH` runs the suite against another binary (e.g. a
+//!   release build) instead of the one cargo built;
+//! - `NAPIFWD_E2E_KEEP=1` keeps every test's temp dir (config, pcaps, stats
+//!   JSON, and for L3 tests `expected.txt`: each input frame's verdict);
+//!   a failing test always keeps its own and prints where.
 #![allow(dead_code)]
 
 pub mod packet;
@@ -479,20 +486,25 @@ impl PcapSetup {
 }
 
 /// The `[eal]` section every DPDK test uses: two lcores, no hugepages, no
-/// shared files, no PCI probing (only the test's vdevs).
+/// shared files, no PCI probing (only the test's vdevs), 256 MB.
 pub fn eal_section() -> String {
-    eal_section_with_lcores("0-1")
+    eal_section_custom("0-1", 256)
 }
 
-/// [`eal_section`] with another `eal.lcores`, e.g. `"0@0,1@1,2@1"` for two
-/// workers sharing CPU 1 on a two-core machine.
-pub fn eal_section_with_lcores(lcores: &str) -> String {
+/// [`eal_section`] for two workers sharing CPU 1 on a two-core machine
+/// (`"0@0,1@1,2@1"`), with 512 MB: a mempool per worker, and LPM6 tables,
+/// do not fit in 256.
+pub fn eal_section_two_workers() -> String {
+    eal_section_custom("0@0,1@1,2@1", 512)
+}
+
+pub fn eal_section_custom(lcores: &str, memory_mb: u32) -> String {
     format!(
         "[eal]\n\
          lcores = \"{lcores}\"\n\
          main_lcore = 0\n\
          no_huge = true\n\
-         memory_mb = 256\n\
+         memory_mb = {memory_mb}\n\
          in_memory = true\n\
          args = [\"--no-pci\"]\n"
     )
@@ -689,9 +701,24 @@ impl Stats {
             .map(|i| self.u64_at(&format!("/workers/{i}/lcore")))
             .collect();
         assert_eq!(got, lcores, "workers[].lcore");
+        // The per-worker fields of the contract (design.md section 3).
         for i in 0..workers.len() {
-            self.u64_at(&format!("/workers/{i}/id"));
-            self.u64_at(&format!("/workers/{i}/processed"));
+            assert_eq!(
+                self.u64_at(&format!("/workers/{i}/id")),
+                i as u64,
+                "workers[{i}].id"
+            );
+            for key in [
+                "processed",
+                "budget_exhausted",
+                "time_exhausted",
+                "rps_sent",
+                "rps_received",
+                "flow_limited",
+                "overload_transitions",
+            ] {
+                self.u64_at(&format!("/workers/{i}/{key}"));
+            }
         }
     }
 }
@@ -700,17 +727,11 @@ impl Stats {
 // comparing outputs
 
 /// Compares two frame lists and, on a mismatch, says where and how they
-/// differ (a hex dump of the first differing frame) instead of dumping both.
+/// differ instead of dumping both lists.
 pub fn assert_frames_eq(port: &str, got: &[Vec<u8>], want: &[Vec<u8>]) {
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         if g != w {
-            panic!(
-                "port {port}: frame {i} differs (got {} bytes, expected {} bytes)\n got: {}\nwant: {}",
-                g.len(),
-                w.len(),
-                hex(g),
-                hex(w)
-            );
+            panic!("port {port}: frame {i} differs\n{}", frame_diff(g, w));
         }
     }
     assert_eq!(
@@ -729,6 +750,37 @@ pub fn hex(b: &[u8]) -> String {
         .join(" ")
 }
 
+/// The first `n` bytes in hex, with the total length (frames can be 9 KB).
+pub fn hex_head(b: &[u8], n: usize) -> String {
+    if b.len() <= n {
+        format!("[{} bytes] {}", b.len(), hex(b))
+    } else {
+        format!("[{} bytes] {} ...", b.len(), hex(&b[..n]))
+    }
+}
+
+/// How `got` differs from `want`: lengths, the first differing offset, the
+/// bytes around it, and both frames' headers.
+pub fn frame_diff(got: &[u8], want: &[u8]) -> String {
+    let first = got
+        .iter()
+        .zip(want)
+        .position(|(g, w)| g != w)
+        .unwrap_or(got.len().min(want.len()));
+    let from = first.saturating_sub(8);
+    let window = |b: &[u8]| hex(&b[from.min(b.len())..(first + 24).min(b.len())]);
+    format!(
+        "  got {} bytes, expected {} bytes; first difference at offset {first}\n  \
+         got  @{from}: {}\n  want @{from}: {}\n  got  head: {}\n  want head: {}",
+        got.len(),
+        want.len(),
+        window(got),
+        window(want),
+        hex_head(got, 64),
+        hex_head(want, 64)
+    )
+}
+
 /// Checks that `got` is an interleaving of the `streams` (each stream's order
 /// kept): what one output port must show when several input ports feed it
 /// through one worker. Frames must be unique across streams.
@@ -738,13 +790,27 @@ pub fn assert_interleaving(port: &str, got: &[Vec<u8>], streams: &[&[Vec<u8>]]) 
         let s = (0..streams.len()).find(|&s| streams[s].get(heads[s]) == Some(g));
         match s {
             Some(s) => heads[s] += 1,
-            None => panic!(
-                "port {port}: frame {i} is not the next expected frame of any input stream\n got: {}\nnext expected: {:?}",
-                hex(g),
-                (0..streams.len())
-                    .map(|s| streams[s].get(heads[s]).map(|f| hex(f)))
-                    .collect::<Vec<_>>()
-            ),
+            None => {
+                let mut msg = format!(
+                    "port {port}: frame {i} is not the next expected frame of any input stream"
+                );
+                for (s, stream) in streams.iter().enumerate() {
+                    match stream.get(heads[s]) {
+                        Some(w) => {
+                            let _ = write!(
+                                msg,
+                                "\n vs. next of stream {s} (its frame {}):\n{}",
+                                heads[s],
+                                frame_diff(g, w)
+                            );
+                        }
+                        None => {
+                            let _ = write!(msg, "\n stream {s} is complete");
+                        }
+                    }
+                }
+                panic!("{msg}");
+            }
         }
     }
     for (s, stream) in streams.iter().enumerate() {
@@ -788,7 +854,7 @@ pub fn assert_streams_split_by_queue(
             let &(s, i) = index.get(f.as_slice()).unwrap_or_else(|| {
                 panic!(
                     "port {port} queue {q} frame {n} is not an expected frame\n got: {}",
-                    hex(f)
+                    hex_head(f, 64)
                 )
             });
             match seen[s] {

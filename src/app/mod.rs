@@ -6,24 +6,29 @@
 //! accounting (`rx == tx + drops + in_flight`, mempools back to baseline),
 //! drop ports (stop + close), drop the EAL.
 
-use std::collections::BTreeMap;
+mod observe;
+mod params;
+mod reload;
+
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::config::{self, Config, ForwardMode, IdleMode, RpsHash, SrcMac};
+pub use observe::Observer;
+use observe::{Live, ReloadStatus};
+use params::Fixed;
+pub use params::{assign_rx_queues, output_ports, rps_worker_ids};
+use reload::Reloader;
+
+use crate::config::{self, Config};
 use crate::dpdk::{
     self, cycles, lcore, os, Eal, MbufRing, Mempool, Port, PortSetup, RingConsumer, RingProducer,
-    RxQueue, TxQueue,
+    RxQueue, RxTscField, TxQueue,
 };
-use crate::fwd::l2::XconnectTable;
-use crate::fwd::route::RouteTable;
-use crate::napi::NapiBudget;
-use crate::plan::{L3Tables, Mode, Plan, PortInfo};
-use crate::rps::RpsMap;
-use crate::stats::{MempoolStats, PoolStats, PortStats, Report, Totals, WorkerCounters};
-use crate::wire::MacAddr;
-use crate::worker::{self, HashSource, Idle, Steering, WorkerControl, WorkerSetup};
+use crate::overload::FilterCounters;
+use crate::stats::{Report, WorkerCounters};
+use crate::worker::{self, FreeSetup, WorkerControl, WorkerSetup};
 
 /// Options of `napifwd run` besides the config.
 #[derive(Debug, Clone, Default)]
@@ -36,6 +41,8 @@ pub struct RunOptions {
     pub stats_json: Option<PathBuf>,
     /// Print a stats line every second (default: when stdout is a terminal).
     pub live_stats: bool,
+    /// The config file, re-read on SIGHUP.
+    pub config_path: Option<PathBuf>,
 }
 
 /// Why `run` failed. Every variant's message says what to do.
@@ -56,6 +63,13 @@ pub enum RunError {
     /// validation (a validation gap: please report it).
     #[error("cannot build the forwarding plan: {0}")]
     Plan(String),
+    /// SCHED_FIFO was asked for and is not permitted.
+    #[error("{0}")]
+    Sched(String),
+    /// A config value could only be checked at run time (a BPF object
+    /// that does not load or verify): exit 78 like any config error.
+    #[error("invalid config: {0}")]
+    Config(String),
     /// Writing the stats JSON failed.
     #[error("cannot write stats JSON to {path}: {source}")]
     StatsJson {
@@ -64,6 +78,9 @@ pub enum RunError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The metrics endpoint could not start.
+    #[error("{0}")]
+    Metrics(#[from] crate::metrics::MetricsError),
     /// The accounting did not add up at exit: a bug, reported loudly.
     #[error("accounting error at exit: {0}")]
     Accounting(String),
@@ -76,78 +93,22 @@ const POOL_SLACK: u32 = 8192;
 /// Per-lcore mempool cache (DPDK's rule of thumb: a divisor of the pool size, <= 512).
 const POOL_CACHE: u32 = 256;
 
+/// Capacity of a backlog ring: four times `max_backlog` (at least 4096),
+/// so a reload can raise `max_backlog` that far without new rings; the
+/// configured `max_backlog` is enforced by the producers.
+pub fn backlog_ring_size(max_backlog: u32) -> u32 {
+    max_backlog.saturating_mul(4).clamp(4096, 1 << 20)
+}
+
+/// Capacity of a defer ring: room for several flushes' worth, so that a
+/// busy owner rarely makes consumers free locally (`defer_overflow`).
+fn defer_ring_size(defer_max: u32) -> u32 {
+    defer_max.saturating_mul(8).clamp(1024, 65536)
+}
+
 /// How long workers get to acknowledge the end of RX before they are told
 /// to stop anyway (a worker stuck in a round longer than this is a bug).
 const STOP_RX_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// The worker ids in the rps map when RPS is on: `rps.workers` lcores
-/// translated to worker ids, or every worker when the list is empty.
-pub fn rps_worker_ids(cfg: &Config) -> Option<Vec<usize>> {
-    if !cfg.rps.enabled {
-        return None;
-    }
-    let ids: Vec<usize> = if cfg.rps.workers.is_empty() {
-        (0..cfg.workers.lcores.len()).collect()
-    } else {
-        cfg.rps
-            .workers
-            .iter()
-            .filter_map(|lc| cfg.workers.lcores.iter().position(|l| l == lc))
-            .collect()
-    };
-    (!ids.is_empty()).then_some(ids)
-}
-
-/// Indices of the ports packets can be forwarded to: route ports (l3) or
-/// cross-connect outputs (l2).
-pub fn output_ports(cfg: &Config) -> Vec<usize> {
-    let index_of = |name: &str| cfg.ports.iter().position(|p| p.name == name);
-    let mut out: Vec<usize> = match cfg.forward.mode {
-        ForwardMode::L3 => cfg
-            .forward
-            .routes
-            .iter()
-            .filter_map(|r| index_of(&r.port))
-            .collect(),
-        ForwardMode::L2 => cfg
-            .forward
-            .l2
-            .iter()
-            .filter_map(|x| index_of(&x.output))
-            .collect(),
-    };
-    out.sort_unstable();
-    out.dedup();
-    out
-}
-
-/// Assigns (port, rx queue) pairs to workers: `[[workers.rx]]` pins first,
-/// then the rest round-robin in config order. Returns, per worker, the
-/// (port index, queue) pairs it polls.
-pub fn assign_rx_queues(cfg: &Config) -> Vec<Vec<(usize, u16)>> {
-    let n = cfg.workers.lcores.len().max(1);
-    let mut out = vec![Vec::new(); n];
-    let mut pinned = std::collections::BTreeSet::new();
-    for a in &cfg.workers.rx {
-        let port = cfg.ports.iter().position(|p| p.name == a.port);
-        let worker = cfg.workers.lcores.iter().position(|&l| l == a.lcore);
-        if let (Some(p), Some(w)) = (port, worker) {
-            if pinned.insert((p, a.queue)) {
-                out[w].push((p, a.queue));
-            }
-        }
-    }
-    let mut k = 0usize;
-    for (p, port) in cfg.ports.iter().enumerate() {
-        for q in 0..port.rx_queues {
-            if !pinned.contains(&(p, q)) {
-                out[k % n].push((p, q));
-                k += 1;
-            }
-        }
-    }
-    out
-}
 
 /// What napifwd can tell about a failed EAL init beyond DPDK's errno.
 pub fn eal_hint(cfg: &Config, hugepages_total: Option<u64>, online_cpus: usize) -> Option<String> {
@@ -188,6 +149,8 @@ struct Running {
     observer: Arc<Observer>,
     controls: Vec<Arc<WorkerControl>>,
     lcores: Vec<lcore::LaunchedLcore>,
+    reloader: Reloader,
+    drain_timeout_ms: u64,
 }
 
 /// Runs the appliance until a signal, `--duration` or `--until-idle` stops
@@ -198,6 +161,8 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report, RunError> {
             "napifwd: warning: cannot block signals ({e}); Ctrl-C will kill without a report"
         );
     }
+    // Bound before EAL init: a taken port fails fast, before any hugepage.
+    let metrics_listener = crate::metrics::MetricsListener::bind(&cfg.metrics.listen)?;
     let args = config::eal_args(cfg, "napifwd");
     let eal = Eal::init(&args).map_err(|source| RunError::Eal {
         hint: eal_hint(
@@ -209,7 +174,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report, RunError> {
         ),
         source,
     })?;
-    let running = start(cfg)?;
+    let mut running = start(cfg)?;
     eprintln!(
         "napifwd: {} worker(s) on lcore(s) {:?}, {} port(s), mode {:?}; Ctrl-C to stop",
         cfg.workers.lcores.len(),
@@ -217,7 +182,12 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report, RunError> {
         cfg.ports.len(),
         cfg.forward.mode
     );
-    supervise(cfg, opts, &running);
+    let metrics = metrics_listener.and_then(|l| l.serve_or_warn(running.observer.clone()));
+    supervise(opts, &mut running);
+    // Joined before the final report: no reader of the ports is left.
+    if let Some(m) = metrics {
+        m.stop();
+    }
     let report = stop(running)?;
     if let Some(path) = &opts.stats_json {
         let json = serde_json::to_string_pretty(&report).expect("report serialises");
@@ -246,13 +216,19 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             .map(|&(p, _)| u32::from(cfg.ports[p].rx_descriptors))
             .sum();
         let tx_desc: u32 = cfg.ports.iter().map(|p| u32::from(p.tx_descriptors)).sum();
-        // With RPS, this worker's mbufs may also sit in every backlog.
+        // With RPS, this worker's mbufs may also sit in every backlog, and
+        // its dropped mbufs in its defer ring.
         let backlogs = if cfg.rps.enabled {
-            cfg.rps.max_backlog.saturating_mul(nworkers as u32)
+            backlog_ring_size(cfg.rps.max_backlog).saturating_mul(nworkers as u32)
         } else {
             0
         };
-        let n = (rx_desc + tx_desc + backlogs + POOL_SLACK).next_power_of_two() - 1;
+        let defer = if nworkers > 1 {
+            defer_ring_size(cfg.free.defer_max)
+        } else {
+            0
+        };
+        let n = (rx_desc + tx_desc + backlogs + defer + POOL_SLACK).next_power_of_two() - 1;
         let name = format!("napifwd_w{w}");
         let pool = Mempool::create(&name, n, POOL_CACHE, lcore::socket_of(lc))?;
         pools.push((name, pool, 0u32));
@@ -298,50 +274,74 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
         tx_by_port.push(tx.into_iter().map(Some).collect());
     }
 
-    let plan = Arc::new(build_plan(cfg, &ports)?);
-
     // Baseline after the ports started: RX rings (and PMD-internal copies)
     // now hold what they will hold for the life of the port.
     for (_, pool, base) in pools.iter_mut() {
         *base = pool.in_use();
     }
 
-    let budget = NapiBudget {
-        weight: cfg.napi.weight,
-        backlog_weight: cfg.napi.backlog_weight,
-        budget: cfg.napi.budget,
-        budget_ticks: cycles::us_to_tsc(u64::from(cfg.napi.budget_us)),
-    };
     let tx_drain_ticks = cycles::us_to_tsc(u64::from(cfg.forward.tx_drain_us));
-    let idle = match cfg.napi.idle {
-        IdleMode::Poll => Idle::Poll,
-        IdleMode::Park => Idle::Park {
-            after_rounds: cfg.napi.park_after_rounds,
-            max_sleep: Duration::from_micros(u64::from(cfg.napi.max_sleep_us)),
-        },
-    };
-
     let controls: Vec<Arc<WorkerControl>> = (0..nworkers)
         .map(|_| WorkerControl::new().map(Arc::new))
         .collect::<Result<_, _>>()
         .map_err(|e| RunError::Plan(format!("cannot create a worker eventfd: {e}")))?;
 
-    // RPS: one MP/SC backlog ring per worker in the rps map.
-    let rps_workers = rps_worker_ids(cfg);
-    let mut producers: Vec<Option<RingProducer>> = vec![None; nworkers];
-    let mut consumers: Vec<Option<RingConsumer>> = (0..nworkers).map(|_| None).collect();
-    if let Some(map_workers) = &rps_workers {
-        for &w in map_workers {
+    // RPS: one MP/SC backlog ring per worker (all of them, so that a reload
+    // can change the rps map), sized so max_backlog can grow live up to it.
+    let backlog_capacity = backlog_ring_size(cfg.rps.max_backlog);
+    let mut backlog_producers: Vec<Option<RingProducer>> = vec![None; nworkers];
+    let mut backlog_consumers: Vec<Option<RingConsumer>> = (0..nworkers).map(|_| None).collect();
+    if cfg.rps.enabled {
+        for (w, &lc) in cfg.workers.lcores.iter().enumerate() {
             let (p, c) = MbufRing::create(
                 &format!("napifwd_backlog{w}"),
-                cfg.rps.max_backlog,
-                lcore::socket_of(cfg.workers.lcores[w]),
+                backlog_capacity,
+                lcore::socket_of(lc),
             )?;
-            producers[w] = Some(p);
-            consumers[w] = Some(c);
+            backlog_producers[w] = Some(p);
+            backlog_consumers[w] = Some(c);
         }
     }
-    let backlogs: Vec<RingProducer> = producers.iter().flatten().cloned().collect();
+    // Owner free: one MP/SC defer ring per worker when there is more than
+    // one (a reload may switch free.mode to owner later).
+    let mut defer_producers: Vec<Option<RingProducer>> = vec![None; nworkers];
+    let mut defer_consumers: Vec<Option<RingConsumer>> = (0..nworkers).map(|_| None).collect();
+    if nworkers > 1 {
+        for (w, &lc) in cfg.workers.lcores.iter().enumerate() {
+            let (p, c) = MbufRing::create(
+                &format!("napifwd_defer{w}"),
+                defer_ring_size(cfg.free.defer_max),
+                lcore::socket_of(lc),
+            )?;
+            defer_producers[w] = Some(p);
+            defer_consumers[w] = Some(c);
+        }
+    }
+    let rings: Vec<RingProducer> = backlog_producers
+        .iter()
+        .chain(&defer_producers)
+        .flatten()
+        .cloned()
+        .collect();
+    let worker_pools: Vec<Mempool> = pools.iter().map(|(_, p, _)| *p).collect();
+
+    let fixed = Fixed {
+        ports: ports.clone(),
+        backlogs: backlog_producers,
+        backlog_capacity,
+        controls: controls.clone(),
+    };
+    let shared = params::shared(cfg, &fixed)?;
+    let filter_counters: Vec<Arc<FilterCounters>> = (0..nworkers)
+        .map(|_| Arc::new(FilterCounters::new(&cfg.overload.filter)))
+        .collect();
+    let latency = if cfg.metrics.latency {
+        Some(RxTscField::register()?)
+    } else {
+        None
+    };
+    let (reply_tx, replies) = crossbeam_channel::unbounded();
+    let mut commands = Vec::with_capacity(nworkers);
 
     let mut counters = Vec::with_capacity(nworkers);
     let mut lcores = Vec::with_capacity(nworkers);
@@ -354,36 +354,45 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             .iter_mut()
             .map(|qs| qs.get_mut(w).and_then(Option::take))
             .collect();
-        let steering = rps_workers.as_ref().and_then(|map_workers| {
-            Some(Steering {
-                map: RpsMap::new(map_workers.clone())?,
-                backlogs: producers.clone(),
-                peers: controls.clone(),
-                hash: match cfg.rps.hash {
-                    RpsHash::Auto => HashSource::Auto,
-                    RpsHash::Software => HashSource::Software,
-                },
-                symmetric: cfg.rps.symmetric,
-                local_fast_path: cfg.rps.local_fast_path,
-                flow_limit: cfg.rps.flow_limit.then_some(cfg.rps.flow_limit_table_len),
-                max_backlog: cfg.rps.max_backlog,
-            })
-        });
+        let prm = params::params(
+            cfg,
+            &fixed,
+            &shared,
+            w,
+            &assignment[w],
+            filter_counters[w].clone(),
+        );
+        let (cmd_tx, inbox) = crossbeam_channel::unbounded();
+        commands.push(cmd_tx);
         let c = Arc::new(WorkerCounters::default());
         let setup = WorkerSetup {
             id: w,
             lcore: lc,
             rx,
             tx,
-            backlog: consumers[w].take(),
-            steering,
-            plan: plan.clone(),
-            budget,
-            idle,
+            backlog: backlog_consumers[w].take(),
+            steering: prm.steering,
+            plan: shared.plan.clone(),
+            budget: prm.budget,
+            idle: prm.idle,
             tx_drain_ticks,
-            per_packet_cycles: cfg.bench.per_packet_cycles,
+            drain_ticks: cycles::us_to_tsc(cfg.workers.drain_timeout_ms.saturating_mul(1000)),
+            per_packet_cycles: prm.per_packet_cycles,
+            overload: prm.overload,
+            free: FreeSetup {
+                mode: prm.free.mode,
+                pools: worker_pools.clone(),
+                defer_rings: defer_producers.clone(),
+                own_ring: defer_consumers[w].take(),
+                defer_max: prm.free.defer_max,
+                max_age_ticks: prm.free.max_age_ticks,
+            },
+            sched: shared.sched,
+            latency,
             counters: c.clone(),
             control: controls[w].clone(),
+            inbox,
+            replies: reply_tx.clone(),
         };
         counters.push(c);
         match lcore::launch(lc, move || worker::run(setup)) {
@@ -405,71 +414,37 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
         pools,
         worker_lcores: cfg.workers.lcores.clone(),
         counters,
-        backlogs,
+        rings,
+        live: Mutex::new(Live {
+            policy: cfg.overload.policy,
+            filter_counters,
+        }),
+        reloads: ReloadStatus {
+            last_ok: AtomicBool::new(true),
+            ..ReloadStatus::default()
+        },
         started: Instant::now(),
     });
+    let reloader = Reloader {
+        cfg: cfg.clone(),
+        fixed,
+        commands,
+        replies,
+        assignment,
+        removed: Default::default(),
+    };
     Ok(Running {
         observer,
         controls,
         lcores,
-    })
-}
-
-/// Builds the forwarding plan from the config and the started ports.
-fn build_plan(cfg: &Config, ports: &[Port]) -> Result<Plan, RunError> {
-    let infos: Vec<PortInfo> = ports
-        .iter()
-        .zip(&cfg.ports)
-        .map(|(p, pc)| PortInfo {
-            mac: MacAddr(p.mac()),
-            mtu: pc.mtu,
-        })
-        .collect();
-    let index_of = |name: &str| cfg.ports.iter().position(|p| p.name == name);
-    let socket = lcore::socket_of(cfg.workers.lcores[0]);
-    let mode = match cfg.forward.mode {
-        ForwardMode::L3 => {
-            let routes = RouteTable::new(
-                cfg.forward
-                    .routes
-                    .iter()
-                    .filter_map(|r| index_of(&r.port).map(|p| (r.prefix, p, r.next_hop_mac))),
-            )
-            .map_err(|e| RunError::Plan(e.to_string()))?;
-            Mode::L3(L3Tables::build(&routes, socket)?)
-        }
-        ForwardMode::L2 => {
-            let entries = cfg.forward.l2.iter().filter_map(|x| {
-                let input = index_of(&x.input)?;
-                let output = index_of(&x.output)?;
-                let src = match x.src_mac {
-                    None => None,
-                    Some(SrcMac::Port) => Some(infos[output].mac),
-                    Some(SrcMac::Mac(m)) => Some(m),
-                };
-                Some((input, output, x.dst_mac, src))
-            });
-            Mode::L2(Box::new(
-                XconnectTable::new(entries).map_err(|e| RunError::Plan(e.to_string()))?,
-            ))
-        }
-    };
-    let max_id = ports.iter().map(|p| usize::from(p.id())).max().unwrap_or(0);
-    let mut index_by_port_id = vec![None; max_id + 1];
-    for (i, p) in ports.iter().enumerate() {
-        index_by_port_id[usize::from(p.id())] = Some(i);
-    }
-    Ok(Plan {
-        mode,
-        index_by_port_id,
-        ports: infos,
-        verify_ipv4_checksum: cfg.forward.verify_ipv4_checksum,
+        reloader,
+        drain_timeout_ms: cfg.workers.drain_timeout_ms,
     })
 }
 
 /// The main lcore's loop: signals, stop conditions, the live stats line.
-fn supervise(_cfg: &Config, opts: &RunOptions, r: &Running) {
-    let obs = &r.observer;
+fn supervise(opts: &RunOptions, r: &mut Running) {
+    let obs = r.observer.clone();
     let tick = opts
         .until_idle
         .map(|d| (d / 4).clamp(Duration::from_millis(1), Duration::from_millis(100)))
@@ -486,9 +461,10 @@ fn supervise(_cfg: &Config, opts: &RunOptions, r: &Running) {
                     eprintln!("napifwd: {sig:?}: stopping");
                     return;
                 }
-                os::Signal::Hangup => {
-                    eprintln!("napifwd: SIGHUP: live reload is not supported yet; restart to apply config changes");
-                }
+                os::Signal::Hangup => match &opts.config_path {
+                    Some(path) => r.reloader.reload(path, &obs),
+                    None => eprintln!("napifwd: SIGHUP: no config file to re-read"),
+                },
             }
         }
         let now = Instant::now();
@@ -541,6 +517,15 @@ fn stop(r: Running) -> Result<Report, RunError> {
     for c in &r.controls {
         c.request_stop();
     }
+    // Phase 3 once every worker drained its backlog: nobody drops (and so
+    // defers) any more, the owners free their defer rings and return.
+    let deadline = Instant::now() + Duration::from_millis(r.drain_timeout_ms) + STOP_RX_TIMEOUT;
+    while !r.controls.iter().all(|c| c.drained()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    for c in &r.controls {
+        c.request_finish();
+    }
     for l in r.lcores {
         let lc = l.lcore();
         let rc = l.wait();
@@ -549,104 +534,6 @@ fn stop(r: Running) -> Result<Report, RunError> {
         }
     }
     r.observer.report().map_err(RunError::from)
-}
-
-/// Read-only access to a running appliance's counters, from any thread:
-/// the final report, the live stats line, `/status` and `/metrics` all come
-/// from [`Observer::report`], so they cannot disagree.
-#[derive(Debug)]
-pub struct Observer {
-    port_names: Vec<String>,
-    ports: Vec<Port>,
-    pools: Vec<(String, Mempool, u32)>,
-    worker_lcores: Vec<u32>,
-    counters: Vec<Arc<WorkerCounters>>,
-    /// Producer handles of the backlogs, only to count what they hold.
-    backlogs: Vec<RingProducer>,
-    started: Instant,
-}
-
-impl Observer {
-    /// A point-in-time report. Worker counters are read without stopping
-    /// the workers, so live totals may be a few packets apart; after the
-    /// workers stopped, the report is exact.
-    pub fn report(&self) -> Result<Report, dpdk::DpdkError> {
-        let uptime = self.started.elapsed().as_secs_f64();
-        let workers: Vec<_> = self
-            .counters
-            .iter()
-            .zip(&self.worker_lcores)
-            .enumerate()
-            .map(|(i, (c, &lc))| c.snapshot(i, lc))
-            .collect();
-        let in_flight = self
-            .counters
-            .iter()
-            .map(|c| c.tx_buffered.get())
-            .sum::<u64>()
-            + self
-                .backlogs
-                .iter()
-                .map(|b| u64::from(b.count()))
-                .sum::<u64>();
-        let totals = Totals::from_workers(&workers, in_flight);
-        let mut ports = BTreeMap::new();
-        for (p, name) in self.ports.iter().zip(&self.port_names) {
-            let st = p.stats()?;
-            ports.insert(
-                name.clone(),
-                PortStats {
-                    port_id: p.id(),
-                    driver: p.driver().to_owned(),
-                    rx_packets: st.rx_packets,
-                    tx_packets: st.tx_packets,
-                    rx_bytes: st.rx_bytes,
-                    tx_bytes: st.tx_bytes,
-                    rx_missed: st.rx_missed,
-                    rx_errors: st.rx_errors,
-                    tx_errors: st.tx_errors,
-                    rx_nombuf: st.rx_nombuf,
-                },
-            );
-        }
-        let mut mempools = MempoolStats::default();
-        for (name, pool, base) in &self.pools {
-            let in_use = pool.in_use();
-            mempools.in_use_at_exit += u64::from(in_use);
-            mempools.baseline += u64::from(*base);
-            mempools.pools.insert(
-                name.clone(),
-                PoolStats {
-                    size: u64::from(pool.size()),
-                    in_use: u64::from(in_use),
-                    baseline: u64::from(*base),
-                },
-            );
-        }
-        Ok(Report {
-            version: env!("CARGO_PKG_VERSION"),
-            uptime_seconds: uptime,
-            totals,
-            ports,
-            workers,
-            mempools,
-        })
-    }
-
-    /// Total packets received so far.
-    pub fn rx_packets(&self) -> u64 {
-        self.counters.iter().map(|c| c.rx_packets.get()).sum()
-    }
-
-    /// Total packets transmitted so far.
-    pub fn tx_packets(&self) -> u64 {
-        self.counters.iter().map(|c| c.tx_packets.get()).sum()
-    }
-
-    /// Total packets dropped so far.
-    pub fn dropped_packets(&self) -> u64 {
-        self.counters.iter().map(|c| c.dropped_total()).sum()
-    }
 }
 
 fn print_final(r: &Report) {

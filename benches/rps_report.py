@@ -637,6 +637,18 @@ def report(args: argparse.Namespace) -> int:
             p(f"  {n:<14} {t:<30} " + " ".join(f"{latency_cell(lats, s):>8}" for _, s in PERCENTILES)
               + f" {sc.median(n, 'mpps'):>8.3f}")
             latency_json[n] = {lab: med([x.get(s) for x in lats if x]) for lab, s in PERCENTILES}
+            runs_ok = sc.ok(n)
+            per_worker = {}
+            if len(runs_ok[-1]["workers"]) > 1:  # each worker's own percentiles, under the combined line
+                for i, w in enumerate(runs_ok[-1]["workers"]):
+                    wl = [r["workers"][i].get("latency") for r in runs_ok if len(r["workers"]) > i]
+                    if not any(wl):
+                        continue
+                    per_worker[w.get("lcore")] = {lab: med([x.get(s) for x in wl if x]) for lab, s in PERCENTILES}
+                    p(f"  {'':<14} {'  packets sent by lcore ' + str(w.get('lcore')):<30} "
+                      + " ".join(f"{latency_cell(wl, s):>8}" for _, s in PERCENTILES))
+            if per_worker:
+                latency_json[n]["workers"] = per_worker
         if not any_lat:
             p("  n/a: this napifwd's stats JSON has no latency histogram (workers[].latency or totals.latency)")
         elif any(x and x.get("source", "").startswith("upper") for n, _ in lat_rows for x in sc.values(n, "latency")):

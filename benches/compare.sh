@@ -387,7 +387,7 @@ main() {
 
 	mkdir -p "$BENCH_DIR"
 	# One benchmark at a time: two would share the cores and the build dir.
-	take_bench_lock
+	take_bench_lock 0 # fail at once when another benchmark runs
 	open_nap_fd
 
 	OUT_DIR=${OUT_DIR:-$REPO/benches/out/compare-$(date +%Y%m%d-%H%M%S)}

@@ -59,6 +59,7 @@ STOP_TIMEOUT=30
 NICE=0
 MIN_CPU=95
 RETRIES=0
+WAIT_LOCK=0
 PAUSE=1
 INSTALL_DEPS=1
 REQUIRE_TARGETS=0
@@ -107,6 +108,7 @@ Options:
                           the time (/proc schedstat; default $MIN_CPU); medians use undisturbed
                           runs when a scenario has any
       --retries N         run a disturbed run again, up to N times (default $RETRIES)
+      --wait-lock SECS    when another benchmark runs, wait up to SECS for it (default: fail at once)
       --nice N            run napifwd under nice -n N; negative N takes the CPUs from every other
                           process on the machine (only where that is acceptable; default 0)
       --no-install        never call apt-get; fail if something is missing
@@ -153,6 +155,7 @@ parse_args() {
 		--nice) need_value "$@"; NICE=$2; shift ;;
 		--min-cpu) need_value "$@"; MIN_CPU=$2; shift ;;
 		--retries) need_value "$@"; RETRIES=$2; shift ;;
+		--wait-lock) need_value "$@"; WAIT_LOCK=$2; shift ;;
 		--no-install) INSTALL_DEPS=0 ;;
 		--require-targets) REQUIRE_TARGETS=1 ;;
 		--fail-fast) FAIL_FAST=1 ;;
@@ -169,6 +172,7 @@ parse_args() {
 	[[ $LATENCY_COST =~ ^[0-9]+$ ]] || usage_error "--latency-cost must be a whole number"
 	[[ $MIN_CPU =~ ^[0-9]+$ && $MIN_CPU -le 100 ]] || usage_error "--min-cpu must be a whole number from 0 to 100"
 	[[ $RETRIES =~ ^[0-9]+$ ]] || usage_error "--retries must be a whole number"
+	[[ $WAIT_LOCK =~ ^[0-9]+$ ]] || usage_error "--wait-lock must be a whole number of seconds"
 	[[ $NICE =~ ^-?[0-9]+$ && $NICE -ge -20 && $NICE -le 19 ]] || usage_error "--nice must be a whole number from -20 to 19"
 	[[ $FAMILY =~ ^(4|6|mixed)$ ]] || usage_error "--family must be 4, 6 or mixed"
 	[[ $RPS_HASH =~ ^(auto|software)$ ]] || usage_error "--rps-hash must be auto or software"
@@ -415,7 +419,7 @@ main() {
 	ensure_deps
 
 	mkdir -p "$BENCH_DIR"
-	take_bench_lock
+	take_bench_lock "$WAIT_LOCK"
 	open_nap_fd
 
 	OUT_DIR=${OUT_DIR:-$REPO/benches/out/rps-$(date +%Y%m%d-%H%M%S)}

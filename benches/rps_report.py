@@ -407,7 +407,8 @@ def latency_cell(lat_runs: list, stem: str) -> str:
     if m is None:
         return "n/a"
     bound = any(lat and lat.get("source", "").startswith("upper") for lat in lat_runs)
-    return ("<=" if bound else "") + f"{m:.2f}"
+    digits = 2 if m < 100 else 1 if m < 1000 else 0
+    return ("<=" if bound else "") + f"{m:.{digits}f}"
 
 
 def report(args: argparse.Namespace) -> int:
@@ -629,12 +630,12 @@ def report(args: argparse.Namespace) -> int:
     if any(n.startswith("rps2") for n, _ in lat_rows):
         p("")
         p(f"(c) latency, RX burst stamp -> TX, microseconds (median of per-run percentiles), cost {lc} cycles/packet")
-        p(f"  {'scenario':<14} {'':<30} {'p50':>8} {'p99':>8} {'p99.9':>8} {'Mpps':>8}")
+        p(f"  {'scenario':<14} {'':<30} {'p50':>10} {'p99':>10} {'p99.9':>10} {'Mpps':>8}")
         any_lat = False
         for n, t in lat_rows:
             lats = sc.values(n, "latency")
             any_lat |= any(lats)
-            p(f"  {n:<14} {t:<30} " + " ".join(f"{latency_cell(lats, s):>8}" for _, s in PERCENTILES)
+            p(f"  {n:<14} {t:<30} " + " ".join(f"{latency_cell(lats, s):>10}" for _, s in PERCENTILES)
               + f" {sc.median(n, 'mpps'):>8.3f}")
             latency_json[n] = {lab: med([x.get(s) for x in lats if x]) for lab, s in PERCENTILES}
             runs_ok = sc.ok(n)
@@ -646,7 +647,7 @@ def report(args: argparse.Namespace) -> int:
                         continue
                     per_worker[w.get("lcore")] = {lab: med([x.get(s) for x in wl if x]) for lab, s in PERCENTILES}
                     p(f"  {'':<14} {'  packets sent by lcore ' + str(w.get('lcore')):<30} "
-                      + " ".join(f"{latency_cell(wl, s):>8}" for _, s in PERCENTILES))
+                      + " ".join(f"{latency_cell(wl, s):>10}" for _, s in PERCENTILES))
             if per_worker:
                 latency_json[n]["workers"] = per_worker
         if not any_lat:

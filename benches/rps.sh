@@ -53,6 +53,7 @@ JSON_OUT=""
 MEMORY_MB=1024
 MAX_BACKLOG=1000
 RPS_HASH=auto
+FREE_MODE=owner
 EAL_LCORES=""
 STARTUP_TIMEOUT=60
 STOP_TIMEOUT=30
@@ -98,6 +99,7 @@ Options:
                           (default: "0@0,1@0,2@1" on 2 CPUs, "0@0,1@1,2@2" on 3 or more)
       --max-backlog N     rps.max_backlog (default $MAX_BACKLOG)
       --rps-hash H        rps.hash: auto or software (default $RPS_HASH)
+      --free-mode M       free.mode: owner, batch or immediate (default $FREE_MODE, napifwd's default)
       --flows N           flows in the generated pcap (default $FLOWS)
       --frame-size BYTES  frame size on the wire, FCS included (default 64)
       --family 4|6|mixed  IP version of the generated flows (default $FAMILY)
@@ -146,6 +148,7 @@ parse_args() {
 		--eal-lcores) need_value "$@"; EAL_LCORES=$2; shift ;;
 		--max-backlog) need_value "$@"; MAX_BACKLOG=$2; shift ;;
 		--rps-hash) need_value "$@"; RPS_HASH=$2; shift ;;
+		--free-mode) need_value "$@"; FREE_MODE=$2; shift ;;
 		--flows) need_value "$@"; FLOWS=$2; shift ;;
 		--frame-size) need_value "$@"; FRAME_SIZE=$2; shift ;;
 		--family) need_value "$@"; FAMILY=$2; shift ;;
@@ -176,6 +179,7 @@ parse_args() {
 	[[ $NICE =~ ^-?[0-9]+$ && $NICE -ge -20 && $NICE -le 19 ]] || usage_error "--nice must be a whole number from -20 to 19"
 	[[ $FAMILY =~ ^(4|6|mixed)$ ]] || usage_error "--family must be 4, 6 or mixed"
 	[[ $RPS_HASH =~ ^(auto|software)$ ]] || usage_error "--rps-hash must be auto or software"
+	[[ $FREE_MODE =~ ^(owner|batch|immediate)$ ]] || usage_error "--free-mode must be owner, batch or immediate"
 	[[ $COSTS =~ ^[0-9]+(,[0-9]+)*$ ]] || usage_error "--costs must be a comma-separated list of whole numbers"
 	[[ -z $EAL_LCORES || $EAL_LCORES =~ ^[0-9@,()-]+$ ]] || usage_error "--eal-lcores: not an lcores map: '$EAL_LCORES'"
 
@@ -297,6 +301,7 @@ render_config() { # NAME OUT
 		-e "s|@RPS_ENABLED@|$SC_RPS|g" \
 		-e "s|@RPS_WORKERS@|$SC_MAP|g" \
 		-e "s|@RPS_HASH@|$RPS_HASH|g" \
+		-e "s|@FREE_MODE@|$FREE_MODE|g" \
 		-e "s|@MAX_BACKLOG@|$MAX_BACKLOG|g" \
 		-e "s|@LOCAL_FAST_PATH@|$SC_FASTPATH|g" \
 		-e "s|@PER_PACKET_CYCLES@|$SC_COST|g" \
@@ -456,7 +461,7 @@ main() {
 
 	local report_args=(--meta "command=$COMMAND_LINE"
 		--meta "traffic=$TRAFFIC" --meta "duration_s=$DURATION" --meta "runs=$RUNS"
-		--meta "eal_lcores=$EAL_LCORES" --meta "max_backlog=$MAX_BACKLOG" --meta "rps_hash=$RPS_HASH"
+		--meta "eal_lcores=$EAL_LCORES" --meta "max_backlog=$MAX_BACKLOG" --meta "rps_hash=$RPS_HASH" --meta "free_mode=$FREE_MODE"
 		--meta "burst=${burst:-?}" --meta "cpus=$(nproc)" --meta "nice=$NICE" --meta "min_cpu=$MIN_CPU" --meta "retries=$RETRIES"
 		--meta "host=$(hostname) $(uname -r)" --meta "cpu=$cpu"
 		--meta "loadavg=$loadavg (before) $(cut -d' ' -f1-3 /proc/loadavg) (after)"

@@ -425,7 +425,7 @@ def report(args: argparse.Namespace) -> int:
 
     p("")
     p("napifwd RPS benchmark: L3 forwarding, net_pcap infinite_rx source -> net_null sink")
-    for key in ("command", "traffic", "duration_s", "runs", "eal_lcores", "max_backlog", "rps_hash",
+    for key in ("command", "traffic", "duration_s", "runs", "eal_lcores", "max_backlog", "rps_hash", "free_mode",
                 "burst", "host", "cpu", "napifwd", "loadavg"):
         if key in meta:
             p(f"  {key:<11} {meta[key]}")

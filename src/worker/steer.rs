@@ -63,8 +63,11 @@ impl Io {
             return;
         };
         let now = cycles::rdtsc();
+        // A map of one worker needs no hash to pick the target; only the
+        // flow limit would still want it (it tells flows apart).
+        let single = st.map.workers().len() == 1 && flow_limits.is_empty();
         for m in burst.drain() {
-            let hash = flow_hash(&m, st.hash, st.symmetric);
+            let hash = if single { 0 } else { flow_hash(&m, st.hash, st.symmetric) };
             let t = st.map.target(hash);
             if let Some(ov) = overload.as_mut() {
                 let peer = st.peers.get(t).map(|p| &**p);

@@ -331,7 +331,11 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
     let backlog_rings: Vec<RingProducer> = backlog_producers.iter().flatten().cloned().collect();
     let worker_pools: Vec<Mempool> = pools.iter().map(|(_, p, _)| *p).collect();
 
+    let counters: Vec<Arc<WorkerCounters>> = (0..nworkers)
+        .map(|_| Arc::new(WorkerCounters::default()))
+        .collect();
     let fixed = Fixed {
+        counters: counters.clone(),
         ports: ports.clone(),
         backlogs: backlog_producers,
         backlog_capacity,
@@ -357,7 +361,6 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
     let (reply_tx, replies) = crossbeam_channel::unbounded();
     let mut commands = Vec::with_capacity(nworkers);
 
-    let mut counters = Vec::with_capacity(nworkers);
     let mut lcores = Vec::with_capacity(nworkers);
     for (w, &lc) in cfg.workers.lcores.iter().enumerate() {
         let rx = assignment[w]
@@ -378,7 +381,7 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
         );
         let (cmd_tx, inbox) = crossbeam_channel::unbounded();
         commands.push(cmd_tx);
-        let c = Arc::new(WorkerCounters::default());
+        let c = counters[w].clone();
         let setup = WorkerSetup {
             id: w,
             lcore: lc,
@@ -408,7 +411,6 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             inbox,
             replies: reply_tx.clone(),
         };
-        counters.push(c);
         match lcore::launch(lc, move || worker::run(setup)) {
             Ok(l) => lcores.push(l),
             Err(e) => {

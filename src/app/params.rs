@@ -15,6 +15,7 @@ use crate::napi::NapiBudget;
 use crate::overload::{FilterCounters, RuleFilter, Thresholds};
 use crate::plan::{L3Tables, Mode, Plan, PortInfo};
 use crate::rps::RpsMap;
+use crate::stats::WorkerCounters;
 use crate::wire::MacAddr;
 use crate::worker::{
     FreeParams, HashSource, Idle, OverloadSetup, PacketFilter, Steering, WorkerControl,
@@ -32,6 +33,8 @@ pub(super) struct Fixed {
     pub backlog_capacity: u32,
     /// Every worker's control block.
     pub controls: Vec<Arc<WorkerControl>>,
+    /// Every worker's counters.
+    pub counters: Vec<Arc<WorkerCounters>>,
 }
 
 /// Parameters shared by all workers for one config.
@@ -96,6 +99,8 @@ pub(super) fn params(
             local_fast_path: cfg.rps.local_fast_path,
             flow_limit: cfg.rps.flow_limit.then_some(cfg.rps.flow_limit_table_len),
             max_backlog: cfg.rps.max_backlog.min(fixed.backlog_capacity),
+            peer_counters: fixed.counters.clone(),
+            adaptive: cfg.rps.adaptive,
         })
     });
     Params {

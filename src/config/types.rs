@@ -73,6 +73,9 @@ pub const DEFAULT_FLOW_LIMIT_TABLE_LEN: u32 = 4096;
 /// `netif_receive_skb` skipping the backlog when `get_rps_cpu` picks this CPU.
 pub const DEFAULT_LOCAL_FAST_PATH: bool = true;
 
+/// `rps.adaptive`: off, so the rps map is what decides (as `rps_cpus` does).
+pub const DEFAULT_RPS_ADAPTIVE: bool = false;
+
 /// `forward.mode`.
 pub const DEFAULT_FORWARD_MODE: ForwardMode = ForwardMode::L3;
 /// `forward.verify_ipv4_checksum`: RFC 1812 5.2.2 says a router must.
@@ -341,11 +344,15 @@ pub struct RpsConfig {
     pub flow_limit_table_len: u32,
     /// Target == self: process inline, no ring.
     pub local_fast_path: bool,
+    /// Steer only while it pays: each RX worker now and then tries
+    /// processing everything itself and keeps whichever forwards more.
+    pub adaptive: bool,
 }
 
 impl Default for RpsConfig {
     fn default() -> Self {
         RpsConfig {
+            adaptive: DEFAULT_RPS_ADAPTIVE,
             enabled: DEFAULT_RPS_ENABLED,
             workers: Vec::new(),
             hash: DEFAULT_RPS_HASH,

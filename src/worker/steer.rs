@@ -67,7 +67,11 @@ impl Io {
         // flow limit would still want it (it tells flows apart).
         let single = st.map.workers().len() == 1 && flow_limits.is_empty();
         for m in burst.drain() {
-            let hash = if single { 0 } else { flow_hash(&m, st.hash, st.symmetric) };
+            let hash = if single {
+                0
+            } else {
+                flow_hash(&m, st.hash, st.symmetric)
+            };
             let t = st.map.target(hash);
             if let Some(ov) = overload.as_mut() {
                 let peer = st.peers.get(t).map(|p| &**p);

@@ -23,6 +23,9 @@ export LC_ALL=C
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$SCRIPT_DIR/.." && pwd)
 readonly SCRIPT_DIR REPO
+readonly LOG_TAG=compare
+# shellcheck source=benches/lib.sh
+. "$SCRIPT_DIR/lib.sh"
 readonly BENCH_DIR="$REPO/target/bench"
 readonly EXAMPLES_SRC=/usr/share/dpdk/examples
 readonly ALL_CONTENDERS="testpmd-io,testpmd-mac,l3fwd-lpm,l2fwd,napifwd-l3,napifwd-l2"
@@ -98,21 +101,8 @@ Example:
 EOF
 }
 
-log() { printf '[compare] %s\n' "$*" >&2; }
-warn() { printf '[compare] warning: %s\n' "$*" >&2; }
-die() {
-	printf '[compare] error: %s\n' "$*" >&2
-	exit 1
-}
-usage_error() {
-	printf '[compare] usage error: %s (see --help)\n' "$*" >&2
-	exit 2
-}
-
 # ---------------------------------------------------------------------------
 # arguments
-
-need_value() { [[ $# -ge 2 && -n $2 ]] || usage_error "$1 needs a value"; }
 
 parse_args() {
 	while [[ $# -gt 0 ]]; do
@@ -159,32 +149,13 @@ parse_args() {
 # ---------------------------------------------------------------------------
 # setup
 
-require_root() {
-	[[ $EUID -eq 0 ]] || die "must run as root: DPDK needs it to lock memory and pin lcores (try: sudo $0 $*)"
-}
-
 ensure_deps() {
-	local pkg missing=()
-	for pkg in "${APT_PACKAGES[@]}"; do
-		dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
-	done
-	if [[ ${#missing[@]} -gt 0 ]]; then
-		[[ $INSTALL_DEPS -eq 1 ]] || die "missing packages: ${missing[*]} (apt-get install ${missing[*]}, or drop --no-install)"
-		log "installing missing packages: ${missing[*]}"
-		export DEBIAN_FRONTEND=noninteractive
-		if ! apt-get install -y --no-install-recommends "${missing[@]}" >&2; then
-			apt-get update >&2 || die "apt-get update failed"
-			apt-get install -y --no-install-recommends "${missing[@]}" >&2 ||
-				die "apt-get install ${missing[*]} failed"
-		fi
-	fi
+	ensure_apt_packages "${APT_PACKAGES[@]}"
 	command -v dpdk-testpmd >/dev/null || die "dpdk-testpmd not found although dpdk-dev is installed"
 	[[ -d $EXAMPLES_SRC/l3fwd && -d $EXAMPLES_SRC/l2fwd ]] ||
 		die "no DPDK example sources in $EXAMPLES_SRC (package dpdk-doc)"
 	pkg-config --exists libdpdk || die "pkg-config cannot find libdpdk (package libdpdk-dev)"
-	if [[ -z $PYTHON ]]; then
-		if [[ -x /usr/bin/python3 ]]; then PYTHON=/usr/bin/python3; else PYTHON=$(command -v python3); fi
-	fi
+	find_python
 	[[ -d /sys/devices/system/cpu/cpu$FWD_LCORE ]] ||
 		die "needs CPUs $MAIN_LCORE and $FWD_LCORE (lcore $FWD_LCORE forwards); this machine has $(nproc --all)"
 }
@@ -223,109 +194,13 @@ build_example() {
 	printf '%s\n' "$want" >"$stamp"
 }
 
-make_pcap() {
-	if [[ -n $PCAP ]]; then
-		[[ -r $PCAP ]] || die "--pcap $PCAP: not readable"
-		PCAP=$(cd "$(dirname "$PCAP")" && pwd)/$(basename "$PCAP")
-		TRAFFIC="pcap $PCAP (given)"
-		log "traffic: $TRAFFIC"
-	else
-		PCAP=$OUT_DIR/flows.pcap
-		local size=()
-		[[ -z $FRAME_SIZE ]] || size=(--frame-size "$FRAME_SIZE")
-		TRAFFIC=$("$PYTHON" "$SCRIPT_DIR/gen_flows.py" --output "$PCAP" --flows "$FLOWS" \
-			"${size[@]}" --family "$FAMILY" 2>&1) || die "gen_flows.py failed: $TRAFFIC"
-		local family=IPv$FAMILY
-		[[ $FAMILY != mixed ]] || family="IPv4+IPv6 alternating"
-		TRAFFIC="$family, ${TRAFFIC#wrote }"
-		TRAFFIC=${TRAFFIC/ to \//, pcap \/}
-		log "traffic: $TRAFFIC"
-	fi
-	# The path goes into a vdev kvargs string and a TOML string.
-	[[ $PCAP != *[,\"\'\\\|\&\ ]* ]] || die "pcap path must not contain , \" ' \\ | & or spaces: $PCAP"
-}
-
 # ---------------------------------------------------------------------------
-# process handling: each contender runs in its own session (setsid), so its
-# pid is also its process group id and nothing it forks can outlive it.
+# process handling (the rest is in lib.sh): each contender runs in its own
+# session (setsid), so its pid is also its process group id and nothing it
+# forks can outlive it.
 
-CUR_PID=""
-LOCK_FD=""
-NAP_FD=""
-CUR_PREFIX=""
-FIFO_FD=""
 FIFO_PATH=""
 FAILED=0
-
-now_ns() {
-	local t=${EPOCHREALTIME/[.,]/}
-	NOW_NS=$((10#$t * 1000))
-}
-
-# Sleep without a child process (nothing to leave behind) that a trapped
-# signal interrupts at once (a foreground `sleep` defers traps): a timed read
-# on a FIFO that nobody writes to. open_nap_fd sets it up.
-nap() {
-	read -r -t "$1" -u "$NAP_FD" _ || true
-}
-
-open_nap_fd() {
-	local fifo
-	fifo=$(mktemp -u "${TMPDIR:-/tmp}/compare-nap.XXXXXX")
-	mkfifo "$fifo"
-	exec {NAP_FD}<>"$fifo"
-	rm -f "$fifo"
-}
-
-alive() { kill -0 "$1" 2>/dev/null; }
-
-start_bg() { # LOG STDIN CMD...
-	local out=$1 in=$2
-	shift 2
-	# The child must not hold the benchmark lock or our other descriptors.
-	if [[ -n $FIFO_FD ]]; then
-		setsid "$@" <"$in" >"$out" 2>&1 {LOCK_FD}>&- {NAP_FD}<&- {FIFO_FD}>&- &
-	else
-		setsid "$@" <"$in" >"$out" 2>&1 {LOCK_FD}>&- {NAP_FD}<&- &
-	fi
-	CUR_PID=$!
-}
-
-# wait_exit PID SECS: 0 once PID exited (status in EXIT_RC), 1 on timeout.
-wait_exit() {
-	local pid=$1 deadline=$((SECONDS + $2))
-	while alive "$pid"; do
-		[[ $SECONDS -lt $deadline ]] || return 1
-		nap 0.1
-	done
-	EXIT_RC=0
-	wait "$pid" 2>/dev/null || EXIT_RC=$?
-	return 0
-}
-
-# wait_marker LOG ERE PID SECS: 0 when LOG matches, 1 if PID died, 2 on timeout.
-wait_marker() {
-	local file=$1 re=$2 pid=$3 deadline=$((SECONDS + $4))
-	while ! grep -qE -- "$re" "$file" 2>/dev/null; do
-		alive "$pid" || return 1
-		[[ $SECONDS -lt $deadline ]] || return 2
-		nap 0.01
-	done
-}
-
-kill_current() {
-	local pid=$CUR_PID
-	[[ -n $pid ]] || return 0
-	if alive "$pid"; then
-		kill -TERM -- "-$pid" 2>/dev/null || true
-		wait_exit "$pid" 5 || {
-			kill -KILL -- "-$pid" 2>/dev/null || true
-			wait_exit "$pid" 5 || true
-		}
-	fi
-	wait "$pid" 2>/dev/null || true
-	CUR_PID=""
-}
 
 end_contender() {
 	kill_current
@@ -338,10 +213,7 @@ end_contender() {
 		FIFO_PATH=""
 	fi
 	# --no-shconf still creates the runtime dir (telemetry socket): remove ours.
-	if [[ -n $CUR_PREFIX ]]; then
-		rm -rf "/var/run/dpdk/$CUR_PREFIX"
-		CUR_PREFIX=""
-	fi
+	remove_dpdk_runtime
 }
 
 # shellcheck disable=SC2317 # called from the EXIT trap
@@ -515,8 +387,7 @@ main() {
 
 	mkdir -p "$BENCH_DIR"
 	# One benchmark at a time: two would share the cores and the build dir.
-	exec {LOCK_FD}>"$BENCH_DIR/compare.lock"
-	flock -n "$LOCK_FD" || die "another benches/compare.sh is running (lock $BENCH_DIR/compare.lock)"
+	take_bench_lock 0 # fail at once when another benchmark runs
 	open_nap_fd
 
 	OUT_DIR=${OUT_DIR:-$REPO/benches/out/compare-$(date +%Y%m%d-%H%M%S)}

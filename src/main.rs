@@ -110,10 +110,16 @@ fn main() -> ExitCode {
             }
         }
         Command::CheckConfig { file } => match config::load(&file) {
-            Ok(cfg) => {
-                print!("{}", cfg.to_toml());
-                ExitCode::SUCCESS
-            }
+            Ok(cfg) => match app::check_runtime(&cfg) {
+                Ok(()) => {
+                    print!("{}", cfg.to_toml());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{}: {e}", file.display());
+                    ExitCode::from(EX_CONFIG)
+                }
+            },
             Err(errs) => {
                 eprintln!("{errs}");
                 eprintln!("napifwd: {}: {} error(s)", file.display(), errs.len());

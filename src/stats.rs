@@ -89,6 +89,10 @@ pub struct WorkerCounters {
     pub defer_flushes: Counter,
     /// Mbufs waiting in the own defer ring (gauge).
     pub defer_pending: Counter,
+    /// Adaptive RPS: 1 while this worker forwards everything inline (gauge).
+    pub rps_local_mode: Counter,
+    /// Adaptive RPS: probes that changed the mode.
+    pub rps_mode_switches: Counter,
     /// 1 while overloaded (gauge).
     pub overload_state: Counter,
     /// TSC ticks spent overloaded so far (gauge).
@@ -138,6 +142,8 @@ impl WorkerCounters {
             busy_cycles: self.busy_cycles.get(),
             idle_cycles: self.idle_cycles.get(),
             overload_transitions: self.overload_transitions.get(),
+            rps_local_mode: self.rps_local_mode.get() != 0,
+            rps_mode_switches: self.rps_mode_switches.get(),
             deferred_sent: self.deferred_sent.get(),
             defer_overflow: self.defer_overflow.get(),
             deferred_freed: self.deferred_freed.get(),
@@ -209,6 +215,10 @@ pub struct WorkerStats {
     pub idle_cycles: u64,
     /// Overload state transitions.
     pub overload_transitions: u64,
+    /// Adaptive RPS: forwarding everything inline at the time of the report.
+    pub rps_local_mode: bool,
+    /// Adaptive RPS: probes that changed the mode.
+    pub rps_mode_switches: u64,
     /// Dropped mbufs handed back to their owner's defer ring.
     pub deferred_sent: u64,
     /// Dropped mbufs freed locally because the owner's defer ring was full.

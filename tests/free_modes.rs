@@ -335,7 +335,6 @@ fn owner_ring_flushes_by_age_and_free_mode_switches_live() {
 /// Fails on napifwd as of this test: `Observer::report` adds every ring's
 /// count to `in_flight`, the defer rings' included (src/app/observe.rs).
 #[test]
-#[ignore = "napifwd bug: live in_flight counts dropped mbufs waiting in defer rings a second time; run with --ignored"]
 fn live_in_flight_does_not_count_dropped_mbufs_waiting_in_a_defer_ring() {
     let dir = TempDir::new("free_in_flight");
     let (_, input) = mix();

@@ -153,16 +153,22 @@ fn assert_flows_on_expected_queues(
 /// Every packet out, each on the queue of the worker the hash picks, per
 /// flow in order; per-worker counters as the hash predicts.
 fn rps_spreads_by_hash(n: usize, local_fast_path: bool, symmetric: bool) {
+    rps_spreads_by(n, local_fast_path, symmetric, "software");
+}
+
+/// [`rps_spreads_by_hash`] with `rps.hash = hash`: net_pcap supplies no
+/// RSS hash, so "auto" must fall back to the software hash.
+fn rps_spreads_by(n: usize, local_fast_path: bool, symmetric: bool, hash: &str) {
     const MAX_BACKLOG: u64 = 4096;
     let mut s = worker_setup(
-        &format!("rps_hash_{n}w_lfp{local_fast_path}_sym{symmetric}"),
+        &format!("rps_{hash}_{n}w_lfp{local_fast_path}_sym{symmetric}"),
         n,
     );
     let (input, flows) = many_flows(256, 20);
     s.port("a", mac(MAC_A), &input);
     s.port("b", mac(MAC_B), &[]).tx_queues = n;
     s.extra = format!(
-        "[rps]\nenabled = true\nhash = \"software\"\nmax_backlog = {MAX_BACKLOG}\n\
+        "[rps]\nenabled = true\nhash = \"{hash}\"\nmax_backlog = {MAX_BACKLOG}\n\
          local_fast_path = {local_fast_path}\nsymmetric = {symmetric}\n\n\
          [forward]\nmode = \"l2\"\n\n[[forward.l2]]\ninput = \"a\"\noutput = \"b\"\n"
     );
@@ -248,6 +254,11 @@ fn rps_without_local_fast_path_goes_through_the_own_backlog() {
 #[test]
 fn rps_asymmetric_hash_when_symmetric_is_off() {
     rps_spreads_by_hash(3, true, false);
+}
+
+#[test]
+fn rps_auto_hash_falls_back_to_software_without_rss() {
+    rps_spreads_by(2, true, true, "auto");
 }
 
 /// Two workers, worker 0 (lcore 1) polls input port "a" and steers
@@ -583,4 +594,42 @@ fn park_idle_delivers_a_sparse_trickle_from_a_kernel_peer_and_counts_kicks() {
     assert!(w(st, 0, "parks") > 0, "workers[0].parks == 0");
     st.assert_balanced();
     st.assert_no_mbuf_leak();
+}
+
+/// No packet may be lost because its worker has not started yet: RX must
+/// not begin before every worker runs. With SCHED_FIFO workers
+/// (`workers.fifo_priority`) and worker 0 on the main lcore's CPU (a
+/// 2-core machine has no other choice), the main lcore, which launches the
+/// workers one after the other, only gets the CPU back when the kernel
+/// throttles the FIFO poller, about a second later. The backlog
+/// (`max_backlog` 16384) holds most of the input, and worker 1, once
+/// running, forwards far faster than the rest needs (the same replay
+/// without SCHED_FIFO loses nothing): no drop is acceptable.
+#[test]
+fn fifo_workers_lose_nothing_at_start_up() {
+    const MAX_BACKLOG: usize = 16_384;
+    let mut s = steer_all_setup(
+        "rps_fifo_start_up",
+        &format!("max_backlog = {MAX_BACKLOG}"),
+        0,
+    );
+    s.workers_extra = "fifo_priority = 10\n".to_owned();
+    let (input, _) = many_flows(64, 375);
+    assert!(input.len() > MAX_BACKLOG);
+    s.port("a", mac(MAC_A), &input);
+    s.port("b", mac(MAC_B), &[]).tx_queues = 2;
+    let r = s.replay();
+    let st = &r.stats;
+    eprintln!(
+        "fifo start-up: {} in, {} out, drops {:?}",
+        input.len(),
+        st.total("tx_packets"),
+        st.drops()
+    );
+    st.assert_balanced();
+    st.assert_no_mbuf_leak();
+    assert_eq!(st.total("rx_packets"), input.len() as u64);
+    st.assert_drops(&[]);
+    let queues = s.output_by_queue("b");
+    assert_frames_eq("b (worker 1's queue)", &queues[1], &input);
 }

@@ -103,7 +103,9 @@ pub fn backlog_ring_size(max_backlog: u32) -> u32 {
 /// Capacity of a defer ring: room for several flushes' worth, so that a
 /// busy owner rarely makes consumers free locally (`defer_overflow`).
 fn defer_ring_size(defer_max: u32) -> u32 {
-    defer_max.saturating_mul(8).clamp(1024, 65536)
+    // At least 8192: a few milliseconds of drops at line rate, enough to
+    // ride out an owner that the kernel preempted; 4 flushes' worth above.
+    defer_max.saturating_mul(4).clamp(8192, 65536)
 }
 
 /// How long workers get to acknowledge the end of RX before they are told
@@ -151,6 +153,13 @@ struct Running {
     lcores: Vec<lcore::LaunchedLcore>,
     reloader: Reloader,
     drain_timeout_ms: u64,
+}
+
+/// The checks of a config that need more than parsing but no EAL:
+/// loading and verifying the eBPF filter program. `check-config` runs them
+/// so that it rejects what `run` would.
+pub fn check_runtime(cfg: &Config) -> Result<(), RunError> {
+    params::load_bpf(cfg).map(|_| ())
 }
 
 /// Runs the appliance until a signal, `--duration` or `--until-idle` stops
@@ -216,10 +225,12 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             .map(|&(p, _)| u32::from(cfg.ports[p].rx_descriptors))
             .sum();
         let tx_desc: u32 = cfg.ports.iter().map(|p| u32::from(p.tx_descriptors)).sum();
-        // With RPS, this worker's mbufs may also sit in every backlog, and
-        // its dropped mbufs in its defer ring.
+        // With RPS, this worker's mbufs may also sit in every backlog (up to
+        // max_backlog each: a reload that raises it may run the pool short,
+        // which shows as rx_nombuf, not as a fault), and its dropped mbufs
+        // in its defer ring.
         let backlogs = if cfg.rps.enabled {
-            backlog_ring_size(cfg.rps.max_backlog).saturating_mul(nworkers as u32)
+            cfg.rps.max_backlog.saturating_mul(nworkers as u32)
         } else {
             0
         };
@@ -317,21 +328,28 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             defer_consumers[w] = Some(c);
         }
     }
-    let rings: Vec<RingProducer> = backlog_producers
-        .iter()
-        .chain(&defer_producers)
-        .flatten()
-        .cloned()
-        .collect();
+    let backlog_rings: Vec<RingProducer> = backlog_producers.iter().flatten().cloned().collect();
     let worker_pools: Vec<Mempool> = pools.iter().map(|(_, p, _)| *p).collect();
 
+    let counters: Vec<Arc<WorkerCounters>> = (0..nworkers)
+        .map(|_| Arc::new(WorkerCounters::default()))
+        .collect();
     let fixed = Fixed {
+        counters: counters.clone(),
         ports: ports.clone(),
         backlogs: backlog_producers,
         backlog_capacity,
         controls: controls.clone(),
     };
     let shared = params::shared(cfg, &fixed, None)?;
+    if shared.sched.is_some() && cfg.eal.lcores.contains('@') {
+        eprintln!(
+            "napifwd: warning: SCHED_FIFO workers with an lcore map ({:?}): a FIFO worker that \
+             shares a CPU with the main lcore or another worker leaves it only the kernel's RT \
+             throttling slack (5 %); give each FIFO worker a CPU of its own",
+            cfg.eal.lcores
+        );
+    }
     let filter_counters: Vec<Arc<FilterCounters>> = (0..nworkers)
         .map(|_| Arc::new(FilterCounters::new(&cfg.overload.filter)))
         .collect();
@@ -343,7 +361,6 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
     let (reply_tx, replies) = crossbeam_channel::unbounded();
     let mut commands = Vec::with_capacity(nworkers);
 
-    let mut counters = Vec::with_capacity(nworkers);
     let mut lcores = Vec::with_capacity(nworkers);
     for (w, &lc) in cfg.workers.lcores.iter().enumerate() {
         let rx = assignment[w]
@@ -364,7 +381,7 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
         );
         let (cmd_tx, inbox) = crossbeam_channel::unbounded();
         commands.push(cmd_tx);
-        let c = Arc::new(WorkerCounters::default());
+        let c = counters[w].clone();
         let setup = WorkerSetup {
             id: w,
             lcore: lc,
@@ -394,12 +411,12 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             inbox,
             replies: reply_tx.clone(),
         };
-        counters.push(c);
         match lcore::launch(lc, move || worker::run(setup)) {
             Ok(l) => lcores.push(l),
             Err(e) => {
                 for ctl in &controls {
                     ctl.request_stop();
+                    ctl.request_finish();
                 }
                 for l in lcores {
                     l.wait();
@@ -408,13 +425,17 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             }
         }
     }
+    // Every worker is running: let them poll.
+    for ctl in &controls {
+        ctl.start();
+    }
     let observer = Arc::new(Observer {
         port_names: cfg.ports.iter().map(|p| p.name.clone()).collect(),
         ports,
         pools,
         worker_lcores: cfg.workers.lcores.clone(),
         counters,
-        rings,
+        backlogs: backlog_rings,
         live: Mutex::new(Live {
             policy: cfg.overload.policy,
             filter_counters,

@@ -23,9 +23,10 @@ pub struct Observer {
     pub(super) pools: Vec<(String, Mempool, u32)>,
     pub(super) worker_lcores: Vec<u32>,
     pub(super) counters: Vec<Arc<WorkerCounters>>,
-    /// Producer handles of the backlogs and defer rings, only to count
-    /// what they hold.
-    pub(super) rings: Vec<RingProducer>,
+    /// Producer handles of the backlogs, only to count the packets they
+    /// hold (in flight). Defer rings are not here: what they hold was
+    /// already dropped and counted; it is the workers' `defer_pending`.
+    pub(super) backlogs: Vec<RingProducer>,
     /// What a reload changes.
     pub(super) live: Mutex<Live>,
     /// Reload bookkeeping.
@@ -73,7 +74,11 @@ impl Observer {
             .iter()
             .map(|c| c.tx_buffered.get())
             .sum::<u64>()
-            + self.rings.iter().map(|b| u64::from(b.count())).sum::<u64>();
+            + self
+                .backlogs
+                .iter()
+                .map(|b| u64::from(b.count()))
+                .sum::<u64>();
         let totals = Totals::from_workers(&workers, in_flight);
         let mut ports = BTreeMap::new();
         for (p, name) in self.ports.iter().zip(&self.port_names) {

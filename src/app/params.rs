@@ -15,6 +15,7 @@ use crate::napi::NapiBudget;
 use crate::overload::{FilterCounters, RuleFilter, Thresholds};
 use crate::plan::{L3Tables, Mode, Plan, PortInfo};
 use crate::rps::RpsMap;
+use crate::stats::WorkerCounters;
 use crate::wire::MacAddr;
 use crate::worker::{
     FreeParams, HashSource, Idle, OverloadSetup, PacketFilter, Steering, WorkerControl,
@@ -32,6 +33,8 @@ pub(super) struct Fixed {
     pub backlog_capacity: u32,
     /// Every worker's control block.
     pub controls: Vec<Arc<WorkerControl>>,
+    /// Every worker's counters.
+    pub counters: Vec<Arc<WorkerCounters>>,
 }
 
 /// Parameters shared by all workers for one config.
@@ -96,6 +99,8 @@ pub(super) fn params(
             local_fast_path: cfg.rps.local_fast_path,
             flow_limit: cfg.rps.flow_limit.then_some(cfg.rps.flow_limit_table_len),
             max_backlog: cfg.rps.max_backlog.min(fixed.backlog_capacity),
+            peer_counters: fixed.counters.clone(),
+            adaptive: cfg.rps.adaptive,
         })
     });
     Params {
@@ -221,15 +226,12 @@ pub(super) fn sched_class(cfg: &Config) -> Result<Option<os::SchedClass>, RunErr
 /// Loads and verifies `overload.filter.bpf_object` (its `.text` section,
 /// where clang puts an unannotated function; a `section:NAME` suffix picks
 /// another). A file that does not load is a config error.
-fn load_bpf(cfg: &Config) -> Result<Option<Arc<BpfProgram>>, RunError> {
+pub(super) fn load_bpf(cfg: &Config) -> Result<Option<Arc<BpfProgram>>, RunError> {
     let f = &cfg.overload.filter;
     if cfg.overload.policy != OverloadPolicy::Filter || f.bpf_object.is_empty() {
         return Ok(None);
     }
-    let (path, section) = match f.bpf_object.rsplit_once(":section:") {
-        Some((p, s)) => (p, s),
-        None => (f.bpf_object.as_str(), ".text"),
-    };
+    let (path, section) = f.bpf_path_and_section();
     BpfProgram::load(std::path::Path::new(path), section)
         .map(|p| Some(Arc::new(p)))
         .map_err(|e| RunError::Config(format!("overload.filter.bpf_object: {e}")))

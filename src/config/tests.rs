@@ -521,6 +521,8 @@ fn repository_configs_parse() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let obj = root.join("target/overload-filter-bpf.o");
     if !obj.exists() {
+        // CARGO_TARGET_DIR may point elsewhere: the directory may not exist.
+        std::fs::create_dir_all(root.join("target")).unwrap();
         let built = std::process::Command::new("clang")
             .args(["-O2", "-target", "bpf", "-c"])
             .arg(root.join("conf/overload-filter-bpf.c"))

@@ -73,6 +73,9 @@ pub const DEFAULT_FLOW_LIMIT_TABLE_LEN: u32 = 4096;
 /// `netif_receive_skb` skipping the backlog when `get_rps_cpu` picks this CPU.
 pub const DEFAULT_LOCAL_FAST_PATH: bool = true;
 
+/// `rps.adaptive`: off, so the rps map is what decides (as `rps_cpus` does).
+pub const DEFAULT_RPS_ADAPTIVE: bool = false;
+
 /// `forward.mode`.
 pub const DEFAULT_FORWARD_MODE: ForwardMode = ForwardMode::L3;
 /// `forward.verify_ipv4_checksum`: RFC 1812 5.2.2 says a router must.
@@ -341,11 +344,15 @@ pub struct RpsConfig {
     pub flow_limit_table_len: u32,
     /// Target == self: process inline, no ring.
     pub local_fast_path: bool,
+    /// Steer only while it pays: each RX worker now and then tries
+    /// processing everything itself and keeps whichever forwards more.
+    pub adaptive: bool,
 }
 
 impl Default for RpsConfig {
     fn default() -> Self {
         RpsConfig {
+            adaptive: DEFAULT_RPS_ADAPTIVE,
             enabled: DEFAULT_RPS_ENABLED,
             workers: Vec::new(),
             hash: DEFAULT_RPS_HASH,
@@ -717,6 +724,18 @@ impl Default for MetricsConfig {
 
 /// Upper bound of `bench.per_packet_cycles` (about 1 ms at 3 GHz).
 pub const MAX_PER_PACKET_CYCLES: u64 = 3_000_000;
+
+impl FilterConfig {
+    /// `bpf_object` split into the ELF file and the section holding the
+    /// program: `PATH` means section `.text` (where clang puts a plain
+    /// function), `PATH:section:NAME` picks section NAME.
+    pub fn bpf_path_and_section(&self) -> (&str, &str) {
+        match self.bpf_object.rsplit_once(":section:") {
+            Some((path, section)) => (path, section),
+            None => (self.bpf_object.as_str(), ".text"),
+        }
+    }
+}
 
 /// `[bench]`: benchmark-only knobs. They make napifwd slower on purpose so
 /// that benchmarks and flood tests can model a heavier pipeline on a small

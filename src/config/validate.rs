@@ -678,13 +678,13 @@ impl Validator {
                  program decides alone when it is given",
             );
         }
-        if !f.bpf_object.is_empty() && !std::path::Path::new(&f.bpf_object).is_file() {
+        let (bpf_path, _) = f.bpf_path_and_section();
+        if !f.bpf_object.is_empty() && !std::path::Path::new(bpf_path).is_file() {
             self.err(
                 "overload.filter.bpf_object",
                 format!(
-                    "{:?} is not a readable file: build it with `clang -O2 -target bpf -c \
-                     prog.c -o prog.o` (see conf/overload-filter-bpf.c)",
-                    f.bpf_object
+                    "{bpf_path:?} is not a readable file: build it with `clang -O2 -target bpf -c \
+                     prog.c -o prog.o` (see conf/overload-filter-bpf.c)"
                 ),
             );
         }

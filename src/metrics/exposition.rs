@@ -86,6 +86,10 @@ const WORKER_VALUES: &[Row<WorkerStats>] = &[
     (names::WORKER_RPS_SENT_PACKETS, |w| w.rps_sent),
     (names::WORKER_RPS_RECEIVED_PACKETS, |w| w.rps_received),
     (names::WORKER_FLOW_LIMITED_PACKETS, |w| w.flow_limited),
+    (names::WORKER_RPS_LOCAL_MODE, |w| {
+        u64::from(w.rps_local_mode)
+    }),
+    (names::WORKER_RPS_MODE_SWITCHES, |w| w.rps_mode_switches),
     (names::WORKER_BACKLOG_PACKETS, |w| w.backlog_len),
     (names::WORKER_BACKLOG_HIGH_WATER, |w| w.backlog_high_water),
     (names::WORKER_PARKS, |w| w.parks),

@@ -78,6 +78,10 @@ metrics! {
         "Packets the worker took from its own backlog (steered to it by RPS).";
     WORKER_FLOW_LIMITED_PACKETS = Counter "napifwd_worker_flow_limited_packets_total" ["worker"]
         "Packets the worker dropped under the RPS flow limit when steering them (also counted as reason flow_limit).";
+    WORKER_RPS_LOCAL_MODE = Gauge "napifwd_worker_rps_local_mode" ["worker"]
+        "Adaptive RPS (rps.adaptive): 1 while the worker forwards everything it receives itself, 0 while it steers.";
+    WORKER_RPS_MODE_SWITCHES = Counter "napifwd_worker_rps_mode_switches_total" ["worker"]
+        "Adaptive RPS: probes after which the worker changed between steering and forwarding inline.";
     WORKER_BACKLOG_PACKETS = Gauge "napifwd_worker_backlog_packets" ["worker"]
         "Packets the worker found in its backlog ring at its last visit.";
     WORKER_BACKLOG_HIGH_WATER = Gauge "napifwd_worker_backlog_high_water_packets" ["worker"]

@@ -18,6 +18,7 @@
 //! per burst (the user-space IPI). RX queues of a parked worker are polled
 //! again when the sleep times out, so they wait at most `max_sleep_us`.
 
+mod adapt;
 mod forward;
 mod free;
 mod overload;
@@ -40,6 +41,7 @@ pub use free::{FreeParams, FreeSetup};
 pub use overload::{OverloadSetup, PacketFilter};
 pub use steer::HashSource;
 
+use adapt::Adaptive;
 use free::Reclaim;
 use overload::OverloadState;
 
@@ -72,6 +74,11 @@ pub struct WorkerControl {
     drained: AtomicBool,
     /// Stop phase 3: every worker is drained, nobody defers any more.
     finish: AtomicBool,
+    /// Every worker is launched: start polling. A worker that polled RX
+    /// before its peers run would fill their backlogs with nobody to drain
+    /// them (and, at SCHED_FIFO on the main lcore's CPU, keep the control
+    /// plane from launching them at all).
+    go: AtomicBool,
     /// Kicked by producers and by the control plane.
     wake: os::EventFd,
 }
@@ -89,6 +96,7 @@ impl WorkerControl {
             pending: AtomicBool::new(false),
             drained: AtomicBool::new(false),
             finish: AtomicBool::new(false),
+            go: AtomicBool::new(false),
             wake: os::EventFd::new()?,
         })
     }
@@ -125,6 +133,12 @@ impl WorkerControl {
     /// the worker frees its defer ring a last time and returns.
     pub fn request_finish(&self) {
         self.finish.store(true, Ordering::Release);
+    }
+
+    /// Lets the worker start polling (once every worker is launched).
+    pub fn start(&self) {
+        self.go.store(true, Ordering::Release);
+        self.wake.kick();
     }
 
     /// Tells the worker a command is in its inbox (after sending it).
@@ -170,6 +184,10 @@ pub struct Steering {
     pub flow_limit: Option<u32>,
     /// The backlogs' capacity (`max_backlog`).
     pub max_backlog: u32,
+    /// Every worker's counters, by worker id (adaptive RPS reads them).
+    pub peer_counters: Vec<Arc<WorkerCounters>>,
+    /// `rps.adaptive`: steer only while it pays.
+    pub adaptive: bool,
 }
 
 /// How a worker behaves when it finds no work.
@@ -313,6 +331,7 @@ struct Io {
     control: Arc<WorkerControl>,
     per_packet_cycles: u64,
     overload: Option<OverloadState>,
+    adaptive: Option<Adaptive>,
     reclaim: Reclaim,
     latency: Option<RxTscField>,
     budget: NapiBudget,
@@ -331,6 +350,11 @@ pub const EXIT_SCHED_FAILED: i32 = 3;
 /// [`EXIT_SCHED_FAILED`].
 pub fn run(setup: WorkerSetup) -> i32 {
     os::set_thread_name(&format!("napifwd-w{}", setup.id));
+    // Wait (asleep, not spinning: still SCHED_OTHER here) until every
+    // worker runs, or until the control plane gives up on starting.
+    while !setup.control.go.load(Ordering::Acquire) && !setup.control.stop.load(Ordering::Acquire) {
+        setup.control.wake.wait(Duration::from_millis(1));
+    }
     if let Some(class) = setup.sched {
         if os::set_sched_class(class).is_err() {
             // The control plane checked the permission before launching;
@@ -363,6 +387,7 @@ pub fn run(setup: WorkerSetup) -> i32 {
         overload: setup
             .overload
             .map(|o| OverloadState::new(o, cycles::rdtsc())),
+        adaptive: None,
         reclaim: Reclaim::new(setup.id, setup.free, cycles::rdtsc()),
         latency: setup.latency,
         budget: setup.budget,
@@ -379,6 +404,7 @@ pub fn run(setup: WorkerSetup) -> i32 {
     let c = io.counters.clone();
     let ctl = io.control.clone();
     let mut kinds = io.source_kinds();
+    io.reset_adaptive();
 
     loop {
         if ctl.pending.swap(false, Ordering::Acquire) {
@@ -399,7 +425,7 @@ pub fn run(setup: WorkerSetup) -> i32 {
             break;
         }
         let t0 = cycles::rdtsc();
-        let rx_ok = rx_on && io.rx_allowed(t0);
+        let rx_ok = rx_on && io.rx_allowed(t0) && !io.adaptive_holds_rx();
         let budget = io.budget;
         let out = rr.run_round(&budget, &kinds, cycles::rdtsc, |i, quota| {
             if i < n_rx {
@@ -415,6 +441,7 @@ pub fn run(setup: WorkerSetup) -> i32 {
         let t1 = cycles::rdtsc();
         c.rounds.add(1);
         io.sample_overload(t1);
+        io.adapt(t1);
         io.reclaim.flush_own(t1, out.packets == 0, &c);
         if out.packets > 0 {
             c.busy_cycles.add(t1.wrapping_sub(t0));
@@ -466,6 +493,18 @@ pub fn run(setup: WorkerSetup) -> i32 {
 }
 
 impl Io {
+    /// (Re)starts adaptive RPS in steer mode when the steering asks for it
+    /// and this worker receives anything.
+    fn reset_adaptive(&mut self) {
+        let n = self.stage.len();
+        self.adaptive = self
+            .steering
+            .as_ref()
+            .filter(|s| s.adaptive && !self.rx.is_empty())
+            .map(|_| Adaptive::new(cycles::tsc_hz(), cycles::rdtsc(), n));
+        self.counters.rps_local_mode.set(0);
+    }
+
     /// The poll sources: the RX queues, then the backlog.
     fn source_kinds(&self) -> Vec<SourceKind> {
         let mut kinds: Vec<SourceKind> = self.rx.iter().map(|_| SourceKind::RxQueue).collect();
@@ -531,10 +570,12 @@ impl Io {
         if let Some(rx) = u.rx {
             self.rx = rx;
         }
-        Retired {
+        let retired = Retired {
             plan: std::mem::replace(&mut self.plan, u.plan),
             steering: std::mem::replace(&mut self.steering, u.steering),
-        }
+        };
+        self.reset_adaptive();
+        retired
     }
 
     /// Polls RX queue `i` for up to `quota` packets, steering or forwarding
@@ -560,7 +601,7 @@ impl Io {
                     field.set(m, now);
                 }
             }
-            if self.steering.is_some() {
+            if self.steering.is_some() && !self.local_mode() {
                 self.steer_burst();
             } else {
                 if self.overload.is_some() {

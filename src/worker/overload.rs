@@ -4,7 +4,7 @@
 //! - signal: the highest of backlog fill, RX queue fill (where the PMD can
 //!   count its descriptors) and processed rate / `pps_ceiling`;
 //! - `drop`: producers admit into an overloaded worker's backlog only up to
-//!   its low watermark and drop the rest (`overload`), so what it accepts
+//!   halfway between its watermarks and drop the rest (`overload`), so what it accepts
 //!   waits a bounded time while it keeps working at capacity; the worker
 //!   serves its backlog before new RX work of its own, and may pause RX
 //!   polling for `pause_rx_us` on entering overload;
@@ -271,9 +271,12 @@ impl OverloadState {
     }
 
     /// Under the drop policy: the fraction of `max_backlog` an overloaded
-    /// target may fill (its low watermark).
+    /// target may fill, halfway between its watermarks: short enough to
+    /// bound the wait of what it accepts, deep enough that a producer the
+    /// kernel preempts for a moment does not leave it idle.
     #[inline(always)]
     pub(super) fn drop_admission(&self) -> Option<f64> {
-        (self.setup.policy == OverloadPolicy::Drop).then_some(self.setup.thresholds.low)
+        let t = &self.setup.thresholds;
+        (self.setup.policy == OverloadPolicy::Drop).then_some((t.low + t.high) / 2.0)
     }
 }

@@ -63,8 +63,15 @@ impl Io {
             return;
         };
         let now = cycles::rdtsc();
+        // A map of one worker needs no hash to pick the target; only the
+        // flow limit would still want it (it tells flows apart).
+        let single = st.map.workers().len() == 1 && flow_limits.is_empty();
         for m in burst.drain() {
-            let hash = flow_hash(&m, st.hash, st.symmetric);
+            let hash = if single {
+                0
+            } else {
+                flow_hash(&m, st.hash, st.symmetric)
+            };
             let t = st.map.target(hash);
             if let Some(ov) = overload.as_mut() {
                 let peer = st.peers.get(t).map(|p| &**p);
@@ -128,7 +135,7 @@ impl Io {
             return;
         };
         // The drop policy's admission limit: while a target is overloaded,
-        // its backlog may only fill to low_watermark x max_backlog, so
+        // its backlog may only fill to (low + high watermark) / 2 x max_backlog, so
         // the packets it accepts wait a bounded time and it keeps working
         // at capacity; the excess is dropped here, counted `overload`.
         let admit = self.overload.as_ref().and_then(|o| o.drop_admission());

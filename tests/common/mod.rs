@@ -14,6 +14,9 @@
 //! - `NAPIFWD_E2E_KEEP=1` keeps every test's temp dir (config, pcaps, stats
 //!   JSON, and for L3 tests `expected.txt`: each input frame's verdict);
 //!   a failing test always keeps its own and prints where.
+//! - `NAPIFWD_E2E_FLOOD_CYCLES=N` sets the synthetic per-packet cost of the
+//!   flooded worker in tests/overload_flood.rs (default 8000, sized for the
+//!   debug build; about 1000 suits a release build).
 #![allow(dead_code)]
 
 pub mod packet;
@@ -55,7 +58,7 @@ pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 pub const UNTIL_IDLE_MS: u64 = 300;
 
 /// Every drop reason of the contract (src/drop_reason.rs), in order.
-pub const DROP_REASONS: [&str; 12] = [
+pub const DROP_REASONS: [&str; 13] = [
     "truncated",
     "bad_header",
     "bad_checksum",
@@ -68,6 +71,7 @@ pub const DROP_REASONS: [&str; 12] = [
     "overload",
     "filter",
     "tx_full",
+    "shutdown",
 ];
 
 // ---------------------------------------------------------------------------
@@ -324,6 +328,8 @@ pub struct PcapSetup {
     pub eal: String,
     /// `[workers] lcores`.
     pub workers: Vec<u32>,
+    /// More keys of the `[workers]` table (e.g. `fifo_priority = 10`).
+    pub workers_extra: String,
 }
 
 /// The result of one replay: the process output and the parsed statistics.
@@ -341,6 +347,7 @@ impl PcapSetup {
             extra: String::new(),
             eal: eal_section(),
             workers: vec![1],
+            workers_extra: String::new(),
         }
     }
 
@@ -406,8 +413,9 @@ impl PcapSetup {
         let workers: Vec<String> = self.workers.iter().map(u32::to_string).collect();
         let _ = write!(
             t,
-            "\n[workers]\nlcores = [{}]\n\n[metrics]\nlisten = \"\"\n\n",
-            workers.join(", ")
+            "\n[workers]\nlcores = [{}]\n{}\n[metrics]\nlisten = \"\"\n\n",
+            workers.join(", "),
+            self.workers_extra
         );
         t.push_str(&self.extra);
         t

@@ -164,43 +164,144 @@ pub fn wait_for_worker(running: &Running, id: usize) -> u32 {
     })
 }
 
+/// Records the scheduling policy changes of one thread of a process, seen
+/// from a separate process that runs SCHED_FIFO above the workers
+/// (`chrt -f 50`): when SCHED_FIFO pollers hold every CPU, a normal thread
+/// of the test would only get to look now and then.
+#[derive(Debug)]
+pub struct PolicyWatch {
+    child: std::process::Child,
+}
+
+const POLICY_WATCH: &str = "import os, sys, time\n\
+    pid, name = sys.argv[1], sys.argv[2]\n\
+    t0 = time.monotonic()\n\
+    tid = None\n\
+    while tid is None and time.monotonic() - t0 < 60:\n\
+    \x20   try:\n\
+    \x20       tasks = os.listdir('/proc/%s/task' % pid)\n\
+    \x20   except OSError:\n\
+    \x20       sys.exit(0)\n\
+    \x20   for t in tasks:\n\
+    \x20       try:\n\
+    \x20           if open('/proc/%s/task/%s/comm' % (pid, t)).read().strip() == name:\n\
+    \x20               tid = t\n\
+    \x20       except OSError:\n\
+    \x20           pass\n\
+    \x20   time.sleep(0.0005)\n\
+    last = None\n\
+    while tid is not None:\n\
+    \x20   try:\n\
+    \x20       st = open('/proc/%s/task/%s/stat' % (pid, tid)).read()\n\
+    \x20   except OSError:\n\
+    \x20       break\n\
+    \x20   pol = int(st.rsplit(')', 1)[1].split()[38])\n\
+    \x20   if pol != last:\n\
+    \x20       print('%.6f %d' % (time.monotonic() - t0, pol), flush=True)\n\
+    \x20       last = pol\n\
+    \x20   time.sleep(0.0005)\n";
+
+impl PolicyWatch {
+    /// Starts watching thread `name` of process `pid` (it may not exist yet).
+    pub fn start(pid: u32, name: &str) -> PolicyWatch {
+        let child = Command::new("chrt")
+            .args([
+                "-f",
+                "50",
+                "python3",
+                "-c",
+                POLICY_WATCH,
+                &pid.to_string(),
+                name,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run the policy watcher: chrt (util-linux) and python3 are needed");
+        PolicyWatch { child }
+    }
+
+    /// Waits until the thread is gone; returns (seconds since the start,
+    /// policy) at each change.
+    pub fn finish(self) -> Vec<(f64, u32)> {
+        let out = self
+            .child
+            .wait_with_output()
+            .expect("policy watcher output");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let (t, p) = l.split_once(' ')?;
+                Some((t.parse().ok()?, p.parse().ok()?))
+            })
+            .collect()
+    }
+}
+
 // ---------------------------------------------------------------------------
 // a CPU-bound competitor
 
-/// A CPU-bound process pinned to `cpu` (`taskset -c`), counting loop
-/// iterations for `secs` seconds of wall-clock time: its count is the CPU
-/// share it got. Blocks until it is done and returns the count.
+/// A CPU-bound process pinned to a CPU (`taskset -c`) that counts loop
+/// iterations for a given wall-clock time: its count is the CPU share it
+/// got. It is started (and has loaded its interpreter) before the window
+/// opens, so a CPU it has to fight for delays only its loop.
+#[derive(Debug)]
+pub struct Competitor {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+const COMPETITOR: &str = "import sys, time\n\
+    print('ready', flush=True)\n\
+    secs = float(sys.stdin.readline())\n\
+    end = time.monotonic() + secs\n\
+    n = 0\n\
+    while time.monotonic() < end:\n\
+    \x20   for _ in range(1000):\n\
+    \x20       pass\n\
+    \x20   n += 1\n\
+    print(n, flush=True)\n";
+
+impl Competitor {
+    /// Starts it on `cpu` and waits until it is ready.
+    pub fn start(cpu: u32) -> Competitor {
+        use std::io::BufRead;
+        let mut child = Command::new("taskset")
+            .args(["-c", &cpu.to_string(), "python3", "-c", COMPETITOR])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run the competitor: taskset (util-linux) and python3 are needed");
+        let stdin = child.stdin.take().expect("competitor stdin");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("competitor stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("competitor ready line");
+        assert_eq!(line.trim(), "ready", "competitor did not start");
+        Competitor {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    /// Lets it loop for `secs` seconds (from when it next gets the CPU)
+    /// and returns its iteration count.
+    pub fn run(mut self, secs: f64) -> u64 {
+        use std::io::{BufRead, Write};
+        writeln!(self.stdin, "{secs}").expect("start the competitor");
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("competitor count");
+        let _ = self.child.wait();
+        line.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("competitor printed {line:?}"))
+    }
+}
+
+/// [`Competitor`] on `cpu` for `secs`, start to end.
 pub fn competitor(cpu: u32, secs: f64) -> u64 {
-    const LOOP: &str = "import sys, time\n\
-        end = time.monotonic() + float(sys.argv[1])\n\
-        n = 0\n\
-        while time.monotonic() < end:\n\
-        \x20   for _ in range(1000):\n\
-        \x20       pass\n\
-        \x20   n += 1\n\
-        print(n)\n";
-    let out = Command::new("taskset")
-        .args([
-            "-c",
-            &cpu.to_string(),
-            "python3",
-            "-c",
-            LOOP,
-            &secs.to_string(),
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run the competitor: taskset (util-linux) and python3 are needed");
-    assert!(
-        out.status.success(),
-        "competitor failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s = String::from_utf8_lossy(&out.stdout);
-    s.trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("competitor printed {s:?}"))
+    Competitor::start(cpu).run(secs)
 }
 
 // ---------------------------------------------------------------------------

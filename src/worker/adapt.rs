@@ -1,0 +1,288 @@
+//! Adaptive RPS (`rps.adaptive`): steer only while steering pays.
+//!
+//! Handing a packet to another core is not free: the RX worker hashes and
+//! enqueues it, and the packet's cache lines (mbuf header, data) move to
+//! the other core and back when the mbuf is recycled. When forwarding a
+//! packet costs less than handing it over, one worker that does everything
+//! inline forwards more than two that split the work (benches/rps.sh
+//! measured 0.57x at no per-packet work). The kernel's RPS has the same
+//! trade-off and leaves it to whoever writes `rps_cpus`.
+//!
+//! With `rps.adaptive`, an RX worker measures: it runs in its current mode
+//! (steer, or local = everything inline) for an epoch, then probes the other
+//! mode for a short window, and keeps the mode under which all workers
+//! together processed more packets per second (with a margin in favour of
+//! the current one, so noise does not flip it).
+//!
+//! Switching keeps per-flow order:
+//! - local -> steer: this worker's TX buffers are flushed first, so nothing
+//!   it forwarded inline can leave after what a peer forwards next;
+//! - steer -> local: RX pauses until every backlog this worker feeds is
+//!   empty and each of those peers has finished a round and flushed its TX
+//!   buffers; only then does it forward inline. If that does not happen
+//!   within [`DRAIN_TIMEOUT_US`] (peers kept busy by other producers), it
+//!   stays in steer mode.
+
+use super::Io;
+
+/// Length of a run in the current mode between probes.
+const EPOCH_US: u64 = 200_000;
+/// Length of a probe of the other mode.
+const PROBE_US: u64 = 20_000;
+/// The probed mode must beat the current one by this factor to be kept.
+const MARGIN: f64 = 1.05;
+/// Longest wait for peers to drain before switching to local mode.
+pub(super) const DRAIN_TIMEOUT_US: u64 = 2_000;
+
+/// Steer (normal RPS) or do everything inline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// RPS as configured.
+    Steer,
+    /// Every packet forwarded by the receiving worker.
+    Local,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    /// Running in the current mode until `until`; measuring from `since`.
+    Run { until: u64 },
+    /// Probing the other mode until `until`; `baseline` is the rate (packets
+    /// per tick) the current mode achieved.
+    Probe { until: u64, baseline: f64 },
+    /// Waiting for peers to drain before entering local mode. `rounds` are
+    /// each peer's round counts when its backlog was first seen empty.
+    Draining { deadline: u64, then: After },
+}
+
+/// What to do once a drain completes.
+#[derive(Debug, Clone, Copy)]
+enum After {
+    /// Start probing local mode against `baseline`.
+    Probe { baseline: f64 },
+    /// Return to local mode for good (a probe of steering lost).
+    Run,
+}
+
+/// One RX worker's adaptive state.
+#[derive(Debug)]
+pub(super) struct Adaptive {
+    pub(super) mode: Mode,
+    phase: Phase,
+    epoch: u64,
+    probe: u64,
+    drain_timeout: u64,
+    since: u64,
+    processed_at_since: u64,
+    /// Peer round counts noted while draining (by worker id).
+    marks: Vec<Option<u64>>,
+}
+
+impl Adaptive {
+    pub(super) fn new(tsc_hz: u64, now: u64, workers: usize) -> Adaptive {
+        let us = |u: u64| u.saturating_mul(tsc_hz) / 1_000_000;
+        Adaptive {
+            mode: Mode::Steer,
+            phase: Phase::Run {
+                until: now + us(EPOCH_US),
+            },
+            epoch: us(EPOCH_US),
+            probe: us(PROBE_US),
+            drain_timeout: us(DRAIN_TIMEOUT_US),
+            since: now,
+            processed_at_since: 0,
+            marks: vec![None; workers],
+        }
+    }
+
+    /// True while RX must not be polled (draining before local mode).
+    #[inline(always)]
+    pub(super) fn holds_rx(&self) -> bool {
+        matches!(self.phase, Phase::Draining { .. })
+    }
+}
+
+impl Io {
+    /// Packets processed by all workers so far (the throughput measure).
+    fn processed_everywhere(&self) -> u64 {
+        self.steering.as_ref().map_or(0, |s| {
+            s.peer_counters.iter().map(|c| c.processed.get()).sum()
+        })
+    }
+
+    /// Advances the adaptive state machine; called once per round.
+    pub(super) fn adapt(&mut self, now: u64) {
+        let Some(ad) = self.adaptive.as_ref() else {
+            return;
+        };
+        match ad.phase {
+            Phase::Run { until } if now >= until => {
+                let rate = self.rate_since(now);
+                match self.adaptive.as_ref().map(|a| a.mode) {
+                    Some(Mode::Local) => {
+                        // Probe steering: flush first (see the module doc).
+                        self.flush_all();
+                        self.set_mode(Mode::Steer, now);
+                        self.set_phase(Phase::Probe {
+                            until: now + self.probe_ticks(),
+                            baseline: rate,
+                        });
+                    }
+                    _ => self.begin_drain(now, After::Probe { baseline: rate }),
+                }
+            }
+            Phase::Probe { until, baseline } if now >= until => {
+                let rate = self.rate_since(now);
+                let keep = rate > baseline * MARGIN;
+                let probed = self.adaptive.as_ref().map_or(Mode::Steer, |a| a.mode);
+                if keep {
+                    self.counters.rps_mode_switches.add(1);
+                    self.set_phase(Phase::Run {
+                        until: now + self.epoch_ticks(),
+                    });
+                } else if probed == Mode::Local {
+                    // Local lost: back to steering (inline packets are out first).
+                    self.flush_all();
+                    self.set_mode(Mode::Steer, now);
+                    self.set_phase(Phase::Run {
+                        until: now + self.epoch_ticks(),
+                    });
+                } else {
+                    // Steering lost: back to local, after a drain.
+                    self.begin_drain(now, After::Run);
+                }
+                self.mark_since(now);
+            }
+            Phase::Draining { deadline, then } => {
+                if self.peers_drained() {
+                    self.set_mode(Mode::Local, now);
+                    match then {
+                        After::Probe { baseline } => self.set_phase(Phase::Probe {
+                            until: now + self.probe_ticks(),
+                            baseline,
+                        }),
+                        After::Run => self.set_phase(Phase::Run {
+                            until: now + self.epoch_ticks(),
+                        }),
+                    }
+                    self.mark_since(now);
+                } else if now >= deadline {
+                    // Peers stay busy (other producers): keep steering.
+                    self.set_mode(Mode::Steer, now);
+                    self.set_phase(Phase::Run {
+                        until: now + self.epoch_ticks(),
+                    });
+                    self.mark_since(now);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn begin_drain(&mut self, now: u64, then: After) {
+        let deadline = now + self.adaptive.as_ref().map_or(0, |a| a.drain_timeout);
+        if let Some(a) = self.adaptive.as_mut() {
+            a.marks.iter_mut().for_each(|m| *m = None);
+        }
+        self.set_phase(Phase::Draining { deadline, then });
+    }
+
+    /// True once every peer this worker steers to has an empty backlog and
+    /// has completed a round since with its TX buffers flushed.
+    fn peers_drained(&mut self) -> bool {
+        let Some(st) = self.steering.as_ref() else {
+            return true;
+        };
+        let Some(ad) = self.adaptive.as_mut() else {
+            return true;
+        };
+        let mut all = true;
+        for &t in st.map.workers() {
+            if t == self.id {
+                continue;
+            }
+            let (Some(Some(ring)), Some(c)) = (st.backlogs.get(t), st.peer_counters.get(t)) else {
+                continue;
+            };
+            let Some(mark) = ad.marks.get_mut(t) else {
+                continue;
+            };
+            match *mark {
+                None if ring.count() == 0 => {
+                    *mark = Some(c.rounds.get());
+                    all = false;
+                }
+                // Two more rounds: one may have been under way with
+                // dequeued packets; the next one starts after them.
+                Some(r)
+                    if c.rounds.get() >= r + 2 && c.tx_buffered.get() == 0 && ring.count() == 0 => {
+                }
+                Some(_) if ring.count() != 0 => {
+                    *mark = None;
+                    all = false;
+                }
+                _ => all = false,
+            }
+        }
+        all
+    }
+
+    fn rate_since(&self, now: u64) -> f64 {
+        let Some(ad) = self.adaptive.as_ref() else {
+            return 0.0;
+        };
+        let dt = now.saturating_sub(ad.since).max(1);
+        self.processed_everywhere()
+            .saturating_sub(ad.processed_at_since) as f64
+            / dt as f64
+    }
+
+    fn mark_since(&mut self, now: u64) {
+        let p = self.processed_everywhere();
+        if let Some(a) = self.adaptive.as_mut() {
+            a.since = now;
+            a.processed_at_since = p;
+        }
+    }
+
+    fn set_mode(&mut self, mode: Mode, now: u64) {
+        let changed = self.adaptive.as_ref().is_some_and(|a| a.mode != mode);
+        if let Some(a) = self.adaptive.as_mut() {
+            a.mode = mode;
+        }
+        if changed {
+            self.counters
+                .rps_local_mode
+                .set(u64::from(mode == Mode::Local));
+        }
+        self.mark_since(now);
+    }
+
+    fn set_phase(&mut self, phase: Phase) {
+        if let Some(a) = self.adaptive.as_mut() {
+            a.phase = phase;
+        }
+    }
+
+    fn epoch_ticks(&self) -> u64 {
+        self.adaptive.as_ref().map_or(0, |a| a.epoch)
+    }
+
+    fn probe_ticks(&self) -> u64 {
+        self.adaptive.as_ref().map_or(0, |a| a.probe)
+    }
+
+    /// True when this worker forwards everything inline now.
+    #[inline(always)]
+    pub(super) fn local_mode(&self) -> bool {
+        self.adaptive
+            .as_ref()
+            .is_some_and(|a| a.mode == Mode::Local)
+    }
+
+    /// True while adaptive RPS holds RX back (draining peers).
+    #[inline(always)]
+    pub(super) fn adaptive_holds_rx(&self) -> bool {
+        self.adaptive.as_ref().is_some_and(Adaptive::holds_rx)
+    }
+}

@@ -57,6 +57,7 @@ JSON_OUT=""
 MIN_CPU=90
 RETRIES=0
 QUIET_WAIT=0
+WAIT_LOCK=0
 PAUSE=1
 INSTALL_DEPS=1
 STARTUP_TIMEOUT=60
@@ -96,6 +97,7 @@ Options:
                         PCT % of the window (/proc schedstat; default $MIN_CPU); medians
                         use the undisturbed runs of a mode when it has any
       --retries N       run a disturbed run again, up to N times (default $RETRIES)
+      --wait-lock SECS  when another benchmark runs, wait up to SECS for it (default: fail at once)
       --quiet-wait SECS before each run, wait up to SECS for other DPDK programs (napifwd,
                         testpmd, l3fwd, l2fwd: e.g. a test suite, which does not take the
                         benchmark lock) to end (default $QUIET_WAIT: do not wait)
@@ -135,6 +137,7 @@ parse_args() {
 		--min-cpu) need_value "$@"; MIN_CPU=$2; shift ;;
 		--retries) need_value "$@"; RETRIES=$2; shift ;;
 		--quiet-wait) need_value "$@"; QUIET_WAIT=$2; shift ;;
+		--wait-lock) need_value "$@"; WAIT_LOCK=$2; shift ;;
 		-o | --out) need_value "$@"; OUT_DIR=$2; shift ;;
 		-j | --json) need_value "$@"; JSON_OUT=$2; shift ;;
 		--napifwd) need_value "$@"; NAPIFWD_BIN=$2; shift ;;
@@ -153,6 +156,7 @@ parse_args() {
 	[[ $MIN_CPU =~ ^[0-9]+$ && $MIN_CPU -le 100 ]] || usage_error "--min-cpu must be 0..100"
 	[[ $RETRIES =~ ^[0-9]+$ ]] || usage_error "--retries must be a whole number"
 	[[ $QUIET_WAIT =~ ^[0-9]+$ ]] || usage_error "--quiet-wait must be a whole number"
+	[[ $WAIT_LOCK =~ ^[0-9]+$ ]] || usage_error "--wait-lock must be a whole number of seconds"
 	[[ -z $EAL_LCORES || $EAL_LCORES =~ ^[0-9@,()-]+$ ]] || usage_error "--eal-lcores: not an lcores map: '$EAL_LCORES'"
 	IFS=, read -r -a SELECTED <<<"$MODES"
 	[[ ${#SELECTED[@]} -gt 0 ]] || usage_error "--modes is empty"
@@ -426,7 +430,7 @@ main() {
 	require_root "$@"
 	ensure_deps
 	mkdir -p "$BENCH_DIR"
-	take_bench_lock
+	take_bench_lock "$WAIT_LOCK"
 	open_nap_fd
 
 	OUT_DIR=${OUT_DIR:-$REPO/benches/out/free-$(date +%Y%m%d-%H%M%S)}

@@ -235,8 +235,9 @@ fn batch_mode_frees_where_dropped() {
 }
 
 /// Worker 0 never idle (an endless source), worker 1 dropping most of what
-/// it gets, `defer_max` 8192 (ring of 65536): worker 0's flushes must come
-/// from `max_age_us`, a few hundred mbufs at a time at most. Then a reload
+/// it gets (slowed to about 250k packets/s), `defer_max` 4096 (a ring of
+/// 65536): worker 0's flushes must come from `max_age_us`, a few hundred
+/// mbufs at a time, far below `defer_max`. Then a reload
 /// to `immediate` stops deferral, the ring drains to empty, a reload back to
 /// `owner` resumes it, and the stop is clean.
 #[test]
@@ -276,7 +277,7 @@ fn owner_ring_flushes_by_age_and_free_mode_switches_live() {
     assert_eq!(
         wk(&v, 1, "defer_overflow"),
         0,
-        "a ring of 32768 flushed every millisecond never overflows\n{}",
+        "a ring of 65536 flushed every millisecond never overflows\n{}",
         pretty(&v)
     );
 
@@ -332,8 +333,8 @@ fn owner_ring_flushes_by_age_and_free_mode_switches_live() {
 /// 0's ring fills up to 2048 between flushes, and the test reads `/status`
 /// while it holds at least 500.
 ///
-/// Fails on napifwd as of this test: `Observer::report` adds every ring's
-/// count to `in_flight`, the defer rings' included (src/app/observe.rs).
+/// (`Observer::report` added every ring's count to `in_flight`, the defer
+/// rings' included, before commit 8795540.)
 #[test]
 fn live_in_flight_does_not_count_dropped_mbufs_waiting_in_a_defer_ring() {
     let dir = TempDir::new("free_in_flight");

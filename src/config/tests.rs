@@ -128,11 +128,14 @@ fn design_example_parses() {
     assert_eq!(rule.proto, Some(IpProto::Tcp));
     assert_eq!(rule.dst_port, Some(179));
     assert_eq!(rule.action, RuleAction::Pass);
-    // Every value the example spells out is the default.
+    // Every value the example spells out is the default, except free.mode:
+    // design.md proposed owner, measurements made batch the default.
+    assert_eq!(cfg.free.mode, FreeMode::Owner);
     let mut rest = cfg.clone();
     rest.ports.clear();
     rest.forward.routes.clear();
     rest.overload.filter.rules.clear();
+    rest.free.mode = DEFAULT_FREE_MODE;
     assert_eq!(rest, Config::default());
 }
 
@@ -314,7 +317,7 @@ fn to_toml_spells_out_every_default() {
         "high_watermark = 0.75",
         "[overload.demote]",
         "default_action = \"pass\"",
-        "mode = \"owner\"",
+        "mode = \"batch\"",
         "defer_max = 128",
         "listen = \"127.0.0.1:9469\"",
         "level = \"info\"",

@@ -102,8 +102,11 @@ pub const DEFAULT_BPF_OBJECT: &str = "";
 /// `overload.filter.default_action`: a filter keeps what no rule names.
 pub const DEFAULT_FILTER_ACTION: RuleAction = RuleAction::Pass;
 
-/// `free.mode`: free on the owner, like `skb_attempt_defer_free`.
-pub const DEFAULT_FREE_MODE: FreeMode = FreeMode::Owner;
+/// `free.mode`: batch (one `rte_pktmbuf_free_bulk` per burst, where the
+/// packets were dropped). design.md proposed `owner`, to be kept "only if it
+/// wins or ties"; benches/free.sh measured owner at 0.67x batch on the
+/// development VM (benches/FREE.md), so batch is the default.
+pub const DEFAULT_FREE_MODE: FreeMode = FreeMode::Batch;
 /// `free.defer_max`: Linux `skb_defer_max`.
 pub const DEFAULT_DEFER_MAX: u32 = 128;
 /// `free.max_age_us`: flush even when idle so nothing stays stuck.

@@ -103,31 +103,17 @@ pub(super) fn flush(
     }
 }
 
-/// Records each packet's age (now - its RX burst stamp) before TX. Runs
-/// of packets from the same RX burst (same stamp) are recorded at once.
+/// Records the age of the TX burst's packets before they leave: the age
+/// of its oldest packet (the first: buffers fill in arrival order),
+/// counted once per packet of the burst. One dynfield load per TX burst
+/// instead of one per packet (which cost about 6 cycles per packet on the
+/// l2 benchmark); each packet is counted at its burst's oldest age, so the
+/// percentiles are upper bounds by at most the time the burst took to fill.
 #[inline(always)]
 fn record_latency(buf: &MbufBurst<BURST>, field: RxTscField, counters: &WorkerCounters) {
-    let now = cycles::rdtsc();
-    let mut run_stamp = 0u64;
-    let mut run_len = 0u64;
-    for m in buf.as_slice() {
-        let stamp = field.get(m);
-        if stamp == run_stamp {
-            run_len += 1;
-            continue;
-        }
-        if run_len > 0 {
-            counters
-                .latency
-                .record_n(now.saturating_sub(run_stamp), run_len);
-        }
-        run_stamp = stamp;
-        run_len = 1;
-    }
-    if run_len > 0 {
-        counters
-            .latency
-            .record_n(now.saturating_sub(run_stamp), run_len);
+    if let Some(first) = buf.as_slice().first() {
+        let age = cycles::rdtsc().saturating_sub(field.get(first));
+        counters.latency.record_n(age, buf.len() as u64);
     }
 }
 

@@ -21,7 +21,8 @@
 //!   empty and each of those peers has finished a round and flushed its TX
 //!   buffers; only then does it forward inline. If that does not happen
 //!   within [`DRAIN_TIMEOUT_US`] (peers kept busy by other producers), it
-//!   stays in steer mode.
+//!   stays in steer mode. Without the local fast path its own backlog (where
+//!   it queues its own flows) must be empty as well.
 
 use super::Io;
 
@@ -32,7 +33,7 @@ const PROBE_US: u64 = 20_000;
 /// The probed mode must beat the current one by this factor to be kept.
 const MARGIN: f64 = 1.05;
 /// Longest wait for peers to drain before switching to local mode.
-pub(super) const DRAIN_TIMEOUT_US: u64 = 2_000;
+pub(super) const DRAIN_TIMEOUT_US: u64 = 50_000;
 
 /// Steer (normal RPS) or do everything inline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,6 +200,18 @@ impl Io {
         let mut all = true;
         for &t in st.map.workers() {
             if t == self.id {
+                // Without the local fast path this worker queues its own
+                // flows in its own backlog: those must be out first too.
+                // (What it dequeued goes into its own TX buffers, in order
+                // before anything it forwards inline next.)
+                if st
+                    .backlogs
+                    .get(t)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|r| r.count() != 0)
+                {
+                    all = false;
+                }
                 continue;
             }
             let (Some(Some(ring)), Some(c)) = (st.backlogs.get(t), st.peer_counters.get(t)) else {

@@ -270,6 +270,7 @@ next_hop_mac = "02:00:00:00:01:02"
 
 [metrics]
 listen = "127.0.0.1:{port}"
+latency = true
 "#,
         flows.display()
     );

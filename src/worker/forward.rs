@@ -8,7 +8,7 @@
 use super::{Io, BURST};
 use crate::dpdk::{cycles, os, Mbuf, MbufBurst, RxTscField, TxQueue};
 use crate::drop_reason::DropReason;
-use crate::fwd::l2::{self, XconnectTable};
+use crate::fwd::l2::{self, Xconnect};
 use crate::fwd::l3::{self, L3Dst};
 use crate::plan::{L3Tables, Mode, Plan};
 use crate::stats::WorkerCounters;
@@ -18,9 +18,12 @@ use crate::wire::ethernet::EthernetFrame;
 const ETH_HLEN: usize = EthernetFrame::<&[u8]>::HEADER_LEN;
 
 impl Io {
-    /// Forwards every packet in `self.burst`.
+    /// Forwards every packet in `self.burst`. `in_port` is the input port
+    /// when the whole burst came from one RX queue (l2 then looks its
+    /// cross-connect up once per burst); `None` for backlog bursts, whose
+    /// packets may come from several ports.
     #[inline(always)]
-    pub(super) fn forward_burst(&mut self) {
+    pub(super) fn forward_burst(&mut self, in_port: Option<usize>) {
         let Io {
             tx,
             txbufs,
@@ -38,10 +41,20 @@ impl Io {
         if *per_packet_cycles > 0 {
             os::spin_cycles(*per_packet_cycles * burst.len() as u64);
         }
+        let burst_xc = match (&plan.mode, in_port) {
+            (Mode::L2(x), Some(p)) => x.lookup(p),
+            _ => None,
+        };
         for mut m in burst.drain() {
             let verdict = match &plan.mode {
                 Mode::L3(t) => route_l3(&mut m, plan, t),
-                Mode::L2(x) => route_l2(&mut m, plan, x),
+                Mode::L2(x) => {
+                    let xc = match burst_xc {
+                        Some(xc) => Some(xc),
+                        None => plan.port_index(m.port()).and_then(|p| x.lookup(p)),
+                    };
+                    route_l2(&mut m, plan, xc)
+                }
             };
             match verdict {
                 Ok(out) => match txbufs.get_mut(out) {
@@ -145,10 +158,9 @@ fn route_l3(m: &mut Mbuf, plan: &Plan, t: &L3Tables) -> Result<usize, DropReason
 
 /// L2: cross-connect to the paired port, optional MAC rewrite, MTU check.
 #[inline(always)]
-fn route_l2(m: &mut Mbuf, plan: &Plan, x: &XconnectTable) -> Result<usize, DropReason> {
+fn route_l2(m: &mut Mbuf, plan: &Plan, xc: Option<&Xconnect>) -> Result<usize, DropReason> {
     l2::check(m.data())?;
-    let in_port = plan.port_index(m.port()).ok_or(DropReason::NoRoute)?;
-    let xc = x.lookup(in_port).ok_or(DropReason::NoRoute)?;
+    let xc = xc.ok_or(DropReason::NoRoute)?;
     let out = plan.ports.get(xc.output).ok_or(DropReason::NoRoute)?;
     if m.pkt_len() as usize - ETH_HLEN > usize::from(out.mtu) {
         return Err(DropReason::MtuExceeded);

@@ -589,6 +589,7 @@ impl Io {
                 return got;
             };
             let n = q.rx_burst(&mut self.burst, want);
+            let in_port = self.plan.port_index(q.ids().0);
             if n == 0 {
                 break;
             }
@@ -602,12 +603,12 @@ impl Io {
                 }
             }
             if self.steering.is_some() && !self.local_mode() {
-                self.steer_burst();
+                self.steer_burst(in_port);
             } else {
                 if self.overload.is_some() {
                     self.filter_burst(cycles::rdtsc());
                 }
-                self.forward_burst();
+                self.forward_burst(in_port);
             }
             if n < want {
                 break;
@@ -641,7 +642,7 @@ impl Io {
             // The producer's core wrote these mbufs: fetch them in parallel
             // rather than missing on each one in turn.
             self.burst.prefetch();
-            self.forward_burst();
+            self.forward_burst(None);
             if n < want {
                 break;
             }

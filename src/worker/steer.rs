@@ -41,9 +41,10 @@ fn flow_hash(m: &Mbuf, source: HashSource, symmetric: bool) -> u32 {
 }
 
 impl Io {
-    /// Steers `self.burst` (fresh from RX) to its target workers.
+    /// Steers `self.burst` (fresh from RX queue of port `in_port`) to its
+    /// target workers.
     #[inline(always)]
-    pub(super) fn steer_burst(&mut self) {
+    pub(super) fn steer_burst(&mut self, in_port: Option<usize>) {
         let Io {
             id,
             steering,
@@ -59,7 +60,7 @@ impl Io {
             ..
         } = self;
         let Some(st) = steering.as_ref() else {
-            self.forward_burst();
+            self.forward_burst(in_port);
             return;
         };
         let now = cycles::rdtsc();
@@ -124,7 +125,7 @@ impl Io {
         self.enqueue_staged();
         if !self.local.is_empty() {
             std::mem::swap(&mut self.burst, &mut self.local);
-            self.forward_burst();
+            self.forward_burst(in_port);
         }
     }
 

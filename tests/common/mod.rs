@@ -15,8 +15,8 @@
 //!   JSON, and for L3 tests `expected.txt`: each input frame's verdict);
 //!   a failing test always keeps its own and prints where.
 //! - `NAPIFWD_E2E_FLOOD_CYCLES=N` sets the synthetic per-packet cost of the
-//!   flooded worker in tests/overload_flood.rs (default 8000, sized for the
-//!   debug build; about 1000 suits a release build).
+//!   flooded worker in tests/overload_flood.rs (default 2000, sized for the
+//!   debug build; about 500 suits a release build).
 #![allow(dead_code)]
 
 pub mod packet;

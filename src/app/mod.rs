@@ -375,7 +375,6 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             cfg,
             &fixed,
             &shared,
-            w,
             &assignment[w],
             filter_counters[w].clone(),
         );

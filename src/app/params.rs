@@ -76,16 +76,14 @@ pub(super) fn shared(
     })
 }
 
-/// Builds worker `w`'s parameters; `rx` are the (port, queue) pairs it polls.
+/// Builds one worker's parameters; `rx` are the (port, queue) pairs it polls.
 pub(super) fn params(
     cfg: &Config,
     fixed: &Fixed,
     shared: &Shared,
-    w: usize,
     rx: &[(usize, u16)],
     filter_counters: Arc<FilterCounters>,
 ) -> Params {
-    let _ = w;
     let steering = rps_worker_ids(cfg).and_then(|map_workers| {
         Some(Steering {
             map: RpsMap::new(map_workers)?,

@@ -216,7 +216,6 @@ impl Reloader {
                 &new,
                 &self.fixed,
                 &shared,
-                w,
                 &assignment[w],
                 counters[w].clone(),
             );

@@ -357,8 +357,11 @@ fn assert_filter_keeps_control(f: &Flood) {
         "{ctl_lost} control packets lost but only {full} backlog_full drops: the filter \
          dropped control\n{f}"
     );
+    // Measured 99.93-100 % on the development VM (the filter engages as
+    // soon as the target's backlog crosses the high watermark); 99 % leaves
+    // room for a machine that deschedules A or B at the wrong moment.
     assert!(
-        f.ctl_ratio() >= 0.95,
+        f.ctl_ratio() >= 0.99,
         "control delivered {:.2}% under filter (issue 4 aims at 99.9%)\n{f}\nbaseline {none}",
         100.0 * f.ctl_ratio()
     );

@@ -326,6 +326,9 @@ struct Io {
     flow_limits: Vec<FlowLimit>,
     /// Packets refused per worker id in the current burst (overload).
     refused: Vec<u32>,
+    /// Per worker id: its backlog is above the high watermark (the filter
+    /// engages for it before its detector confirms the overload).
+    filter_hot: Vec<bool>,
     plan: Arc<Plan>,
     counters: Arc<WorkerCounters>,
     control: Arc<WorkerControl>,
@@ -380,6 +383,7 @@ pub fn run(setup: WorkerSetup) -> i32 {
         stage: (0..nworkers).map(|_| MbufBurst::new()).collect(),
         flow_limits,
         refused: vec![0; nworkers],
+        filter_hot: vec![false; nworkers],
         plan: setup.plan,
         counters: setup.counters,
         control: setup.control,

@@ -261,6 +261,18 @@ impl OverloadState {
         }
     }
 
+    /// True when the policy has a packet filter.
+    #[inline(always)]
+    pub(super) fn has_filter(&self) -> bool {
+        self.setup.filter.is_some()
+    }
+
+    /// The high watermark (a fill fraction).
+    #[inline(always)]
+    pub(super) fn high_fill(&self) -> f64 {
+        self.setup.thresholds.high
+    }
+
     /// Judges one packet: `true` = keep.
     #[inline(always)]
     pub(super) fn judge(&mut self, m: &Mbuf, now: u64) -> bool {

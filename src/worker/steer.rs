@@ -57,6 +57,7 @@ impl Io {
             overload,
             refused,
             reclaim,
+            filter_hot,
             ..
         } = self;
         let Some(st) = steering.as_ref() else {
@@ -67,6 +68,20 @@ impl Io {
         // A map of one worker needs no hash to pick the target; only the
         // flow limit would still want it (it tells flows apart).
         let single = st.map.workers().len() == 1 && flow_limits.is_empty();
+        // The filter also engages for a target whose backlog is already
+        // above the high watermark, before its detector has confirmed the
+        // overload (enter_after_us): otherwise the packets that matter are
+        // tail-dropped with the rest while the detector makes up its mind.
+        // One ring read per target per RX burst, only with a filter.
+        if let Some(ov) = overload.as_ref().filter(|o| o.has_filter()) {
+            let high = ov.high_fill();
+            for (t, hot) in filter_hot.iter_mut().enumerate() {
+                *hot = match st.backlogs.get(t) {
+                    Some(Some(ring)) => f64::from(ring.count()) >= high * f64::from(st.max_backlog),
+                    _ => false,
+                };
+            }
+        }
         for m in burst.drain() {
             let hash = if single {
                 0
@@ -78,7 +93,8 @@ impl Io {
                 let peer = st.peers.get(t).map(|p| &**p);
                 // XDP-like: judged at RX, before the packet costs anyone a
                 // backlog slot.
-                if ov.filter_applies(peer) && !ov.judge(&m, now) {
+                let hot = filter_hot.get(t).copied().unwrap_or(false);
+                if (hot || ov.filter_applies(peer)) && ov.has_filter() && !ov.judge(&m, now) {
                     forward::count_drop(counters, drops, m, DropReason::Filter);
                     if let Some(n) = refused.get_mut(t) {
                         *n += 1;

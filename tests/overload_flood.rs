@@ -134,7 +134,7 @@ fn flood_config_on(lcores: &str, source: &str, workers: &str, rps: &str, policy:
          next_hop_mac = \"02:00:00:00:00:c1\"\n\n\
          [[forward.routes]]\nprefix = \"198.19.0.0/16\"\nport = \"bulk\"\n\
          next_hop_mac = \"02:00:00:00:00:b1\"\n\n\
-         [metrics]\nlisten = \"\"\n\n\
+         [metrics]\nlisten = \"\"\nlatency = true\n\n\
          {policy}\n",
         eal = eal_section_custom(lcores, 768),
         cycles = per_packet_cycles(),
@@ -513,6 +513,55 @@ fn flood_drop_counts_overload_drops_and_balances() {
         "drop favoured a class: control {:.2}% bulk {:.2}%",
         100.0 * c,
         100.0 * b
+    );
+}
+
+/// Issue 4: "drop: latency percentiles of accepted packets under flood vs
+/// unloaded". Under `none`, what B accepts waits behind a full backlog
+/// (max_backlog packets); under `drop` producers admit only up to halfway
+/// between the watermarks, so it waits about half as long.
+#[test]
+fn flood_drop_bounds_the_latency_of_accepted_packets() {
+    let none = baseline();
+    let policy = format!("[overload]\npolicy = \"drop\"\nexit_after_us = {EXIT_AFTER_US}\n");
+    let f = flood("flood_drop_latency", "drop", "", &policy);
+    f.assert_sound();
+    let p = |fl: &Flood, q: &str| {
+        fl.stats.json["workers"][1]["latency"][q]
+            .as_f64()
+            .unwrap_or(f64::NAN)
+    };
+    // Unloaded: one burst of the mix, so B never has more than 32
+    // packets queued (net_pcap replays a file as fast as it can, so a
+    // longer file would flood B as well).
+    let mut rig = Rig::new("flood_unloaded_latency");
+    let (frames, _) = mix();
+    let pcap = rig.dir.join("mix.pcap");
+    pcapio::write_pcap(&pcap, &frames[..32]);
+    let source = format!("net_pcap0,rx_pcap={}", pcap.display());
+    rig.config = flood_config(&source, "", "", "");
+    let idle = rig.run_ok(&["--until-idle", "300"]);
+    let idle_p50 = idle.stats.json["workers"][1]["latency"]["p50_us"]
+        .as_f64()
+        .unwrap_or(f64::NAN);
+    eprintln!(
+        "latency of what B forwarded, p50/p99 us: unloaded {idle_p50:.1}; flood none {:.1}/{:.1}; \
+         flood drop {:.1}/{:.1}",
+        p(none, "p50_us"),
+        p(none, "p99_us"),
+        p(&f, "p50_us"),
+        p(&f, "p99_us")
+    );
+    assert!(
+        p(&f, "p50_us") < 0.75 * p(none, "p50_us"),
+        "drop did not shorten the wait of accepted packets: p50 {:.1} us vs {:.1} us under none",
+        p(&f, "p50_us"),
+        p(none, "p50_us")
+    );
+    assert!(
+        idle_p50 < p(&f, "p50_us"),
+        "unloaded p50 {idle_p50:.1} us is not below the flooded {:.1} us",
+        p(&f, "p50_us")
     );
 }
 

@@ -292,6 +292,7 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
     }
 
     let tx_drain_ticks = cycles::us_to_tsc(u64::from(cfg.forward.tx_drain_us));
+    let start_gate = Arc::new(worker::StartGate::new(nworkers));
     let controls: Vec<Arc<WorkerControl>> = (0..nworkers)
         .map(|_| WorkerControl::new().map(Arc::new))
         .collect::<Result<_, _>>()
@@ -407,6 +408,7 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             latency,
             counters: c.clone(),
             control: controls[w].clone(),
+            start: start_gate.clone(),
             inbox,
             replies: reply_tx.clone(),
         };

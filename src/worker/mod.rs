@@ -24,7 +24,7 @@ mod free;
 mod overload;
 mod steer;
 
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -306,6 +306,8 @@ pub struct WorkerSetup {
     pub counters: Arc<WorkerCounters>,
     /// Its control block.
     pub control: Arc<WorkerControl>,
+    /// Shared by all workers: nobody polls before everybody is ready.
+    pub start: Arc<StartGate>,
     /// Commands from the control plane.
     pub inbox: crossbeam_channel::Receiver<Command>,
     /// Replies to the control plane.
@@ -346,6 +348,32 @@ struct Io {
     drops: MbufBurst<BURST>,
 }
 
+/// The start barrier: every worker arrives once it is allowed to go, and
+/// polls only when all have arrived.
+#[derive(Debug)]
+pub struct StartGate {
+    arrived: AtomicUsize,
+    expected: usize,
+}
+
+impl StartGate {
+    /// A gate for `workers` workers.
+    pub fn new(workers: usize) -> StartGate {
+        StartGate {
+            arrived: AtomicUsize::new(0),
+            expected: workers,
+        }
+    }
+
+    fn arrive(&self) {
+        self.arrived.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn all_arrived(&self) -> bool {
+        self.arrived.load(Ordering::Acquire) >= self.expected
+    }
+}
+
 /// Lcore exit status of a worker that could not switch to SCHED_FIFO.
 pub const EXIT_SCHED_FAILED: i32 = 3;
 
@@ -357,6 +385,14 @@ pub fn run(setup: WorkerSetup) -> i32 {
     // worker runs, or until the control plane gives up on starting.
     while !setup.control.go.load(Ordering::Acquire) && !setup.control.stop.load(Ordering::Acquire) {
         setup.control.wake.wait(Duration::from_millis(1));
+    }
+    // Then wait for the others to get this far (still asleep): a worker
+    // sharing a CPU with the control plane would otherwise start polling
+    // while the control plane has yet to let the rest go, and what it
+    // steers would sit in their backlogs for a time slice.
+    setup.start.arrive();
+    while !setup.start.all_arrived() && !setup.control.stop.load(Ordering::Acquire) {
+        setup.control.wake.wait(Duration::from_micros(20));
     }
     if let Some(class) = setup.sched {
         if os::set_sched_class(class).is_err() {

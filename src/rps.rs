@@ -13,16 +13,27 @@ pub const fn reciprocal_scale(hash: u32, n: u32) -> u32 {
     ((hash as u64 * n as u64) >> 32) as u32
 }
 
-/// The rps map: the workers flows are spread over (`rps_cpus`).
+/// The rps map: the workers flows are spread over (`rps_cpus`). Like the
+/// kernel's `struct rps_map` it is a list that the hash indexes, so a worker
+/// listed twice gets two shares of the flows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RpsMap {
     workers: Vec<usize>,
+    single: bool,
 }
 
 impl RpsMap {
-    /// A map over these worker ids; `None` when empty (RPS needs at least one target).
+    /// A map over these worker ids (repeats are weights); `None` when
+    /// empty (RPS needs at least one target).
     pub fn new(workers: Vec<usize>) -> Option<RpsMap> {
-        (!workers.is_empty()).then_some(RpsMap { workers })
+        let first = *workers.first()?;
+        let single = workers.iter().all(|&w| w == first);
+        Some(RpsMap { workers, single })
+    }
+
+    /// Every flow goes to one worker: no hash is needed to choose.
+    pub fn single(&self) -> bool {
+        self.single
     }
 
     /// The worker that processes packets with this flow hash.
@@ -137,6 +148,18 @@ mod tests {
         assert_eq!(m.target(0), 2);
         assert_eq!(m.target(u32::MAX), 5);
         assert!(RpsMap::new(vec![]).is_none());
+        assert!(!m.single());
+        assert!(RpsMap::new(vec![3, 3]).unwrap().single());
+    }
+
+    #[test]
+    fn a_worker_listed_three_times_gets_three_shares() {
+        let m = RpsMap::new(vec![1, 2, 2, 2]).unwrap();
+        let steps = 1u64 << 16;
+        let to_1 = (0..steps)
+            .filter(|k| m.target((k * (1u64 << 32) / steps) as u32) == 1)
+            .count() as u64;
+        assert_eq!(to_1, steps / 4);
     }
 
     #[test]

@@ -153,37 +153,47 @@ fn assert_flows_on_expected_queues(
 /// Every packet out, each on the queue of the worker the hash picks, per
 /// flow in order; per-worker counters as the hash predicts.
 fn rps_spreads_by_hash(n: usize, local_fast_path: bool, symmetric: bool) {
-    rps_spreads_by(n, local_fast_path, symmetric, "software");
+    rps_spreads_by(n, local_fast_path, symmetric, "software", &[]);
 }
 
 /// [`rps_spreads_by_hash`] with `rps.hash = hash`: net_pcap supplies no
-/// RSS hash, so "auto" must fall back to the software hash.
-fn rps_spreads_by(n: usize, local_fast_path: bool, symmetric: bool, hash: &str) {
+/// RSS hash, so "auto" must fall back to the software hash. `map` is the
+/// rps map as worker indices (empty: every worker once).
+fn rps_spreads_by(n: usize, local_fast_path: bool, symmetric: bool, hash: &str, map: &[usize]) {
     const MAX_BACKLOG: u64 = 4096;
     let mut s = worker_setup(
-        &format!("rps_{hash}_{n}w_lfp{local_fast_path}_sym{symmetric}"),
+        &format!(
+            "rps_{hash}_{n}w_lfp{local_fast_path}_sym{symmetric}_map{}",
+            map.len()
+        ),
         n,
     );
+    let all: Vec<usize> = (0..n).collect();
+    let map = if map.is_empty() { &all[..] } else { map };
+    let map_lcores: Vec<String> = map.iter().map(|i| (i + 1).to_string()).collect();
+    let target = |frame: &[u8], symmetric: bool| map[target(frame, map.len(), symmetric)];
     let (input, flows) = many_flows(256, 20);
     s.port("a", mac(MAC_A), &input);
     s.port("b", mac(MAC_B), &[]).tx_queues = n;
     s.extra = format!(
         "[rps]\nenabled = true\nhash = \"{hash}\"\nmax_backlog = {MAX_BACKLOG}\n\
-         local_fast_path = {local_fast_path}\nsymmetric = {symmetric}\n\n\
-         [forward]\nmode = \"l2\"\n\n[[forward.l2]]\ninput = \"a\"\noutput = \"b\"\n"
+         local_fast_path = {local_fast_path}\nsymmetric = {symmetric}\n\
+         workers = [{}]\n\n\
+         [forward]\nmode = \"l2\"\n\n[[forward.l2]]\ninput = \"a\"\noutput = \"b\"\n",
+        map_lcores.join(", ")
     );
 
-    let flow_target: Vec<usize> = flows.iter().map(|f| target(&f[0], n, symmetric)).collect();
+    let flow_target: Vec<usize> = flows.iter().map(|f| target(&f[0], symmetric)).collect();
     let mut want = vec![0u64; n];
     for fr in &input {
-        want[target(fr, n, symmetric)] += 1;
+        want[target(fr, symmetric)] += 1;
     }
     // The symmetric and the plain hash must disagree on some flows, or
     // this run could not tell which one napifwd used.
     assert!(
         flows
             .iter()
-            .any(|f| target(&f[0], n, true) != target(&f[0], n, false)),
+            .any(|f| target(&f[0], true) != target(&f[0], false)),
         "test premise: some flow must move between the two hashes"
     );
     // The test's premises: every worker gets work, and no backlog can
@@ -258,7 +268,15 @@ fn rps_asymmetric_hash_when_symmetric_is_off() {
 
 #[test]
 fn rps_auto_hash_falls_back_to_software_without_rss() {
-    rps_spreads_by(2, true, true, "auto");
+    rps_spreads_by(2, true, true, "auto", &[]);
+}
+
+/// A worker listed three times in the rps map gets three shares: the RX
+/// worker (listed once) keeps about a quarter, as `benches/rps.sh`'s
+/// weighted scenario uses it to take load off the RX worker.
+#[test]
+fn rps_weighted_map_gives_a_worker_listed_three_times_three_shares() {
+    rps_spreads_by(2, true, true, "software", &[0, 1, 1, 1]);
 }
 
 /// Two workers, worker 0 (lcore 1) polls input port "a" and steers

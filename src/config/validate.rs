@@ -22,6 +22,9 @@ pub const MIN_MTU: u16 = 68;
 pub const MAX_MTU: u16 = 9600;
 /// `napi.weight` / `napi.backlog_weight` upper bound.
 pub const MAX_WEIGHT: u32 = 4096;
+/// Longest rps map: entries are shares, and 256 is finer than any useful
+/// split (the kernel's map is bounded by the CPU count).
+pub const MAX_RPS_MAP_LEN: usize = 256;
 /// SCHED_FIFO priority range (`sched_get_priority_min/max`).
 pub const FIFO_PRIORITIES: std::ops::RangeInclusive<i32> = 1..=99;
 /// Largest DSCP value (6 bits).
@@ -495,17 +498,22 @@ impl Validator {
 
     fn rps(&mut self, cfg: &Config) {
         let rps = &cfg.rps;
-        let dups: BTreeSet<usize> = duplicates(&rps.workers)
-            .into_iter()
-            .map(|(_, i)| i)
-            .collect();
+        // A worker may appear more than once: the map is a list, as the
+        // kernel's `struct rps_map` is, and `reciprocal_scale` picks an
+        // entry, so each entry is an equal share of the flows (a weight).
+        if rps.workers.len() > MAX_RPS_MAP_LEN {
+            self.err(
+                "rps.workers",
+                format!(
+                    "{} entries: at most {MAX_RPS_MAP_LEN} (list a worker n times for n shares)",
+                    rps.workers.len()
+                ),
+            );
+        }
         for (i, &l) in rps.workers.iter().enumerate() {
-            let path = format!("rps.workers[{i}]");
-            if dups.contains(&i) {
-                self.err(path, format!("lcore {l} listed twice: remove one"));
-            } else if !cfg.workers.lcores.contains(&l) {
+            if !cfg.workers.lcores.contains(&l) {
                 self.err(
-                    path,
+                    format!("rps.workers[{i}]"),
                     format!(
                         "lcore {l} is not a worker (workers.lcores = [{}]): list worker lcores \
                          only, or leave rps.workers empty for all workers",
@@ -1284,6 +1292,12 @@ mod tests {
     }
 
     #[test]
+    fn rps_map_may_weight_a_worker_by_listing_it_again() {
+        parse(&base_with("[rps]\nworkers = [1, 2, 2, 2]\n"), "v.toml")
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
     fn rps_rules() {
         check(
             &base_with("[rps]\nworkers = [2, 5]\n"),
@@ -1292,10 +1306,13 @@ mod tests {
             "lcore 5 is not a worker (workers.lcores = [1, 2]): list worker lcores only, or leave rps.workers empty",
         );
         check(
-            &base_with("[rps]\nworkers = [2, 2]\n"),
-            "rps.workers[1]",
-            Some("workers = [2, 2]"),
-            "lcore 2 listed twice",
+            &base_with(&format!(
+                "[rps]\nworkers = [{}]\n",
+                vec!["2"; MAX_RPS_MAP_LEN + 1].join(", ")
+            )),
+            "rps.workers",
+            Some("workers = [2, 2"),
+            "257 entries: at most 256",
         );
         check(
             &base_with("[rps]\nmax_backlog = 0\n"),

@@ -67,7 +67,7 @@ impl Io {
         let now = cycles::rdtsc();
         // A map of one worker needs no hash to pick the target; only the
         // flow limit would still want it (it tells flows apart).
-        let single = st.map.workers().len() == 1 && flow_limits.is_empty();
+        let single = st.map.single() && flow_limits.is_empty();
         // The filter also engages for a target whose backlog is already
         // above the high watermark, before its detector has confirmed the
         // overload (enter_after_us): otherwise the packets that matter are

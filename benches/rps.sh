@@ -17,11 +17,13 @@
 #                 steered through lcore 2's backlog and forwarded there
 #   rps2-cN       2 workers; RX on lcore 1, rps map = both, local fast path on:
 #                 lcore 1 forwards its share inline, steers the rest to lcore 2
+#   rps2w-cN      as rps2-cN with the weighted rps map [1, 2, 2, 2]: lcore 1
+#                 keeps a quarter of the flows, since it also does all the RX
 #   rps2-nofp-cN  as rps2-cN with the local fast path off: lcore 1's own share
 #                 goes through its own backlog too
 # Parts: (a) overhead: rtc-c0 vs steer-c0, with rps1-c0 and rps1-nofp-c0 to
-# split the difference into hashing, ring and second-core costs; (b) scaling: rtc-cN vs rps2-cN for
-# each --costs N; (c) latency: rps2-cN vs rps2-nofp-cN (N = --latency-cost).
+# split the difference into hashing, ring and second-core costs; (b) scaling: rtc-cN vs rps2-cN and
+# rps2w-cN for each --costs N; (c) latency: rps2-cN vs rps2-nofp-cN (N = --latency-cost).
 set -euo pipefail
 export LC_ALL=C
 
@@ -34,7 +36,7 @@ readonly LOG_TAG=rps
 readonly BENCH_DIR="$REPO/target/bench"
 readonly APT_PACKAGES=(python3 coreutils util-linux)
 readonly MAIN_LCORE=0 RX_LCORE=1 OTHER_LCORE=2
-readonly SCENARIO_RE='^(rtc|rps1|rps1-nofp|steer|rps2|rps2-nofp)-c([0-9]+)$'
+readonly SCENARIO_RE='^(rtc|rps1|rps1-nofp|steer|rps2|rps2w|rps2-nofp)-c([0-9]+)$'
 
 COMMAND_LINE=$0
 [[ $# -eq 0 ]] || COMMAND_LINE+=$(printf ' %q' "$@")
@@ -53,7 +55,7 @@ JSON_OUT=""
 MEMORY_MB=1024
 MAX_BACKLOG=1000
 RPS_HASH=auto
-FREE_MODE=owner
+FREE_MODE="batch"
 EAL_LCORES=""
 STARTUP_TIMEOUT=60
 STOP_TIMEOUT=30
@@ -77,8 +79,9 @@ RPS benchmark of napifwd (L3 forwarding, net_pcap infinite_rx source of
   (a) overhead: 1 worker run to completion vs 2 workers with every packet
       steered from the RX worker to the other: busy TSC cycles per packet,
       raw and corrected for backlog_full drops (target: overhead <= 25)
-  (b) scaling: 2 workers with RPS over both vs 1 worker, with a synthetic
-      per-packet cost of --costs cycles (targets: >= 1.7x at 300, >= 1.0x at 0)
+  (b) scaling: 2 workers with RPS over both, and with the weighted map [1, 2, 2, 2],
+      vs 1 worker, with a synthetic per-packet cost of --costs cycles
+      (targets: >= 1.7x at 300, >= 1.0x at 0; judged on the better map)
   (c) latency: local fast path on vs off, p50/p99/p99.9 from napifwd's
       latency histogram (n/a until the stats JSON carries one)
 Must run as root. Needs 2 CPUs, no NIC, no hugepages.
@@ -90,7 +93,7 @@ Options:
       --costs LIST        per-packet cycles for (b), comma-separated (default $COSTS)
       --latency-cost N    per-packet cycles for (c) (default $LATENCY_COST)
       --scenarios LIST    run exactly these scenarios instead of --parts, e.g. rtc-c0,steer-c0
-                          (names: rtc-cN, rps1-cN, rps1-nofp-cN, steer-cN, rps2-cN, rps2-nofp-cN)
+                          (names: rtc-cN, rps1-cN, rps1-nofp-cN, steer-cN, rps2-cN, rps2w-cN, rps2-nofp-cN)
   -j, --json FILE         also write machine-readable results to FILE
   -o, --out DIR           logs, configs, stats JSON and the pcap go here
                           (default benches/out/rps-YYYYmmdd-HHMMSS)
@@ -187,7 +190,7 @@ parse_args() {
 	if [[ -n $SCENARIOS ]]; then
 		IFS=, read -r -a SELECTED <<<"$SCENARIOS"
 		for c in "${SELECTED[@]}"; do
-			[[ $c =~ $SCENARIO_RE ]] || usage_error "unknown scenario '$c' (rtc-cN, rps1-cN, rps1-nofp-cN, steer-cN, rps2-cN, rps2-nofp-cN)"
+			[[ $c =~ $SCENARIO_RE ]] || usage_error "unknown scenario '$c' (rtc-cN, rps1-cN, rps1-nofp-cN, steer-cN, rps2-cN, rps2w-cN, rps2-nofp-cN)"
 		done
 	else
 		local parts cost
@@ -203,7 +206,7 @@ parse_args() {
 		if [[ ,$PARTS, == *,b,* ]]; then
 			IFS=, read -r -a costs <<<"$COSTS"
 			for cost in "${costs[@]}"; do
-				SELECTED+=("rtc-c$((10#$cost))" "rps2-c$((10#$cost))")
+				SELECTED+=("rtc-c$((10#$cost))" "rps2-c$((10#$cost))" "rps2w-c$((10#$cost))")
 			done
 		fi
 	fi
@@ -286,6 +289,7 @@ scenario() {
 	rps1-nofp) SC_WORKERS="$RX_LCORE" SC_RPS=true SC_MAP="$RX_LCORE" SC_FASTPATH=false ;;
 	steer) SC_WORKERS="$RX_LCORE, $OTHER_LCORE" SC_RPS=true SC_MAP="$OTHER_LCORE" SC_FASTPATH=true ;;
 	rps2) SC_WORKERS="$RX_LCORE, $OTHER_LCORE" SC_RPS=true SC_MAP="" SC_FASTPATH=true ;;
+	rps2w) SC_WORKERS="$RX_LCORE, $OTHER_LCORE" SC_RPS=true SC_MAP="$RX_LCORE, $OTHER_LCORE, $OTHER_LCORE, $OTHER_LCORE" SC_FASTPATH=true ;;
 	rps2-nofp) SC_WORKERS="$RX_LCORE, $OTHER_LCORE" SC_RPS=true SC_MAP="" SC_FASTPATH=false ;;
 	esac
 }
@@ -418,6 +422,34 @@ run_scenario() { # NAME RUN
 
 # ---------------------------------------------------------------------------
 
+# The CPU an lcore runs on in an --lcores map of single "L@C" entries
+# (nothing for other forms: ranges, groups).
+cpu_of_lcore() { # MAP LCORE
+	tr ',' '\n' <<<"$1" | sed -n "s/^$2@\([0-9][0-9]*\)\$/\1/p"
+}
+
+# The cross-core floor: one cache line's round trip between the two
+# workers' CPUs (benches/line_pingpong.c), as "N (CPU a <-> b)"; "n/a"
+# when it cannot be measured (no C compiler, one CPU, unusual lcore map).
+line_round_trip() {
+	local a b out
+	a=$(cpu_of_lcore "$EAL_LCORES" "$RX_LCORE")
+	b=$(cpu_of_lcore "$EAL_LCORES" "$OTHER_LCORE")
+	if [[ -z $a || -z $b || $a == "$b" ]] || ! command -v cc >/dev/null; then
+		echo n/a
+		return
+	fi
+	if ! cc -O2 -pthread "$SCRIPT_DIR/line_pingpong.c" -o "$BENCH_DIR/line_pingpong" 2>/dev/null; then
+		echo n/a
+		return
+	fi
+	out=$(timeout 60 "$BENCH_DIR/line_pingpong" "$a" "$b" 1000000 2>/dev/null) || {
+		echo n/a
+		return
+	}
+	echo "${out#round_trip_tsc_cycles=} (CPU $a <-> $b)"
+}
+
 main() {
 	parse_args "$@"
 	require_root "$@"
@@ -438,8 +470,9 @@ main() {
 
 	make_pcap
 
-	local loadavg cpu version burst
+	local loadavg cpu version burst round_trip
 	loadavg=$(cut -d' ' -f1-3 /proc/loadavg)
+	round_trip=$(line_round_trip)
 	cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
 	version=$("$NAPIFWD_BIN" version 2>&1 | tr '\n' ' ' | sed 's/ *$//') || version=unknown
 	burst=$(sed -n 's/^pub const BURST: usize = \([0-9]*\);.*/\1/p' "$REPO/src/worker/mod.rs" 2>/dev/null) || true
@@ -462,7 +495,7 @@ main() {
 	local report_args=(--meta "command=$COMMAND_LINE"
 		--meta "traffic=$TRAFFIC" --meta "duration_s=$DURATION" --meta "runs=$RUNS"
 		--meta "eal_lcores=$EAL_LCORES" --meta "max_backlog=$MAX_BACKLOG" --meta "rps_hash=$RPS_HASH" --meta "free_mode=$FREE_MODE"
-		--meta "burst=${burst:-?}" --meta "cpus=$(nproc)" --meta "nice=$NICE" --meta "min_cpu=$MIN_CPU" --meta "retries=$RETRIES"
+		--meta "burst=${burst:-?}" --meta "line_round_trip_cycles=$round_trip" --meta "cpus=$(nproc)" --meta "nice=$NICE" --meta "min_cpu=$MIN_CPU" --meta "retries=$RETRIES"
 		--meta "host=$(hostname) $(uname -r)" --meta "cpu=$cpu"
 		--meta "loadavg=$loadavg (before) $(cut -d' ' -f1-3 /proc/loadavg) (after)"
 		--meta "napifwd=$NAPIFWD_BIN ($version)" --meta "out=$OUT_DIR"

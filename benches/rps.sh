@@ -429,8 +429,10 @@ cpu_of_lcore() { # MAP LCORE
 }
 
 # The cross-core floor: one cache line's round trip between the two
-# workers' CPUs (benches/line_pingpong.c), as "N (CPU a <-> b)"; "n/a"
-# when it cannot be measured (no C compiler, one CPU, unusual lcore map).
+# workers' CPUs (benches/line_pingpong.c), in TSC cycles; "n/a" when it
+# cannot be measured (no C compiler, one CPU, unusual lcore map). Taken
+# before and after the runs: a VM's vCPUs can move between host cores
+# that are near and far apart, and that changes it several times over.
 line_round_trip() {
 	local a b out
 	a=$(cpu_of_lcore "$EAL_LCORES" "$RX_LCORE")
@@ -447,7 +449,7 @@ line_round_trip() {
 		echo n/a
 		return
 	}
-	echo "${out#round_trip_tsc_cycles=} (CPU $a <-> $b)"
+	echo "${out#round_trip_tsc_cycles=}"
 }
 
 main() {
@@ -492,6 +494,7 @@ main() {
 		done
 	done
 
+	round_trip="before $round_trip, after $(line_round_trip)"
 	local report_args=(--meta "command=$COMMAND_LINE"
 		--meta "traffic=$TRAFFIC" --meta "duration_s=$DURATION" --meta "runs=$RUNS"
 		--meta "eal_lcores=$EAL_LCORES" --meta "max_backlog=$MAX_BACKLOG" --meta "rps_hash=$RPS_HASH" --meta "free_mode=$FREE_MODE"

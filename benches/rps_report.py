@@ -567,9 +567,9 @@ def report(args: argparse.Namespace) -> int:
             p(f"    {'ring enqueue + dequeue, same core':<40} {'rps1-nofp-c0 - rps1-c0':<38} {r1n - r1:8.1f}")
             p(f"    {'second core (cache lines, mbuf pool)':<40} {'RPS fair - rps1-nofp-c0':<38} {fair - r1n:8.1f}")
         rt = meta.get("line_round_trip_cycles")
-        if rt and rt != "n/a":
-            p(f"  floor: one cache line there and back between the workers' CPUs costs {rt} TSC cycles")
-            p("  (benches/line_pingpong.c); a packet's mbuf header lines and data line make that trip every time")
+        if rt and rt != "before n/a, after n/a":
+            p(f"  floor: one cache line there and back between the workers' CPUs: {rt} TSC cycles")
+            p("  (benches/line_pingpong.c); every packet's mbuf header lines and data line make that trip")
         met = None
         if ov_fair is not None and (burst is None or burst >= OVERHEAD_MIN_BURST):
             met = ov_fair <= OVERHEAD_TARGET

@@ -431,8 +431,8 @@ cpu_of_lcore() { # MAP LCORE
 # The cross-core floor: one cache line's round trip between the two
 # workers' CPUs (benches/line_pingpong.c), in TSC cycles; "n/a" when it
 # cannot be measured (no C compiler, one CPU, unusual lcore map). Taken
-# before and after the runs: a VM's vCPUs can move between host cores
-# that are near and far apart, and that changes it several times over.
+# before and after the runs: on a VM it can change several times over
+# from one hour to the next.
 line_round_trip() {
 	local a b out
 	a=$(cpu_of_lcore "$EAL_LCORES" "$RX_LCORE")

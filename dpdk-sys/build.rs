@@ -73,6 +73,7 @@ fn main() {
         .allowlist_function("rte_(strerror|version|log_set_global_level|dev_.*)")
         .allowlist_function("rte_(zmalloc_socket|malloc|free)")
         .allowlist_type("rte_mbuf")
+        .allowlist_type("rte_mempool_cache")
         .allowlist_type("rte_ether_hdr|rte_ipv4_hdr|rte_ipv6_hdr")
         .allowlist_var("RTE_(MBUF|ETH|PKTMBUF|RING|LPM|MAX_ETHPORTS|LOG|MEMPOOL|VER).*")
         .allowlist_var("RTE_(BPF|BPF_ARG).*")

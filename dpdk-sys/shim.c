@@ -101,3 +101,8 @@ uint64_t napi_rdtsc(void)
 {
 	return rte_rdtsc();
 }
+
+struct rte_mempool_cache *napi_mempool_default_cache(struct rte_mempool *mp)
+{
+	return rte_mempool_default_cache(mp, rte_lcore_id());
+}

@@ -10,6 +10,7 @@
 
 struct rte_mbuf;
 struct rte_mempool;
+struct rte_mempool_cache;
 struct rte_ring;
 struct rte_lpm;
 
@@ -24,6 +25,8 @@ int napi_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs,
 			    unsigned int count);
 void napi_pktmbuf_free(struct rte_mbuf *m);
 char *napi_pktmbuf_append(struct rte_mbuf *m, uint16_t len);
+/* The calling lcore's cache of `mp` (NULL off an EAL lcore or without one). */
+struct rte_mempool_cache *napi_mempool_default_cache(struct rte_mempool *mp);
 
 unsigned int napi_ring_enqueue_burst(struct rte_ring *r, void *const *objs,
 				     unsigned int n, unsigned int *free_space);

@@ -107,6 +107,8 @@ pub struct Port {
 pub struct RxQueue {
     port: u16,
     queue: u16,
+    /// The pool the PMD allocates this queue's mbufs from.
+    pool: Mempool,
     _keep: Arc<PortInner>,
 }
 
@@ -282,9 +284,11 @@ impl Port {
         let mac = s.mac.unwrap_or(addr.addr_bytes);
 
         let rx = (0..rxq)
-            .map(|queue| RxQueue {
+            .zip(&s.rx_pools)
+            .map(|(queue, &pool)| RxQueue {
                 port: id,
                 queue,
+                pool,
                 _keep: inner.clone(),
             })
             .collect();
@@ -387,6 +391,15 @@ impl RxQueue {
         // SAFETY: rx_burst wrote exactly n owned mbuf pointers at ptr.
         unsafe { burst.commit(usize::from(n)) };
         usize::from(n)
+    }
+
+    /// Warms the mbufs the next RX burst of `n` packets will most likely
+    /// fill (see [`Mempool::prefetch_next_allocs`]): call it right after a
+    /// burst, so the loads run while that burst is processed. Only for the
+    /// lcore that polls this queue (it reads that lcore's pool cache).
+    #[inline]
+    pub fn prefetch_next_rx(&self, n: usize) {
+        self.pool.prefetch_next_allocs(n);
     }
 
     /// Used RX descriptors (packets waiting), when the PMD can tell.

@@ -12,6 +12,14 @@ use dpdk_sys::rte_mbuf;
 
 /// `RTE_MBUF_F_INDIRECT | RTE_MBUF_F_EXTERNAL`: the data may be shared with
 /// another mbuf, so writing to it in place would be visible elsewhere.
+/// Where a received packet's data starts, from the start of its mbuf:
+/// `rte_pktmbuf_init` puts `buf_addr` right after the mbuf header and the
+/// pool's private area (none in napifwd's pools), and `rte_pktmbuf_reset`
+/// sets `data_off` to the headroom.
+pub(crate) const RX_DATA_OFFSET: usize = std::mem::size_of::<rte_mbuf>()
+    + super::mempool::MBUF_PRIV_SIZE as usize
+    + dpdk_sys::RTE_PKTMBUF_HEADROOM as usize;
+
 const SHARED_DATA_FLAGS: u64 = (1 << 62) | (1 << 61);
 
 /// One owned packet buffer (possibly the head of a segment chain).
@@ -322,26 +330,6 @@ impl<const N: usize> MbufBurst<N> {
         unsafe { std::slice::from_raw_parts_mut(owned.as_mut_ptr().cast::<Mbuf>(), owned.len()) }
     }
 
-    /// Starts loading every held mbuf's header and first data line into
-    /// the cache: for bursts that come from another core (a backlog ring),
-    /// where each of those lines is a cross-core miss. Two passes, so the
-    /// data prefetches (which need `buf_addr` from the header) find the
-    /// headers already on their way.
-    #[inline(always)]
-    pub fn prefetch(&self) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            for &p in &self.slots[..self.len] {
-                // SAFETY: prefetch is a hint that never faults.
-                unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>()) };
-            }
-            for m in self.as_slice() {
-                m.prefetch_data();
-            }
-        }
-    }
-
     /// Moves every mbuf out, in order. Mbufs the iterator does not yield
     /// (because it was dropped early) are freed.
     #[inline(always)]
@@ -352,6 +340,29 @@ impl<const N: usize> MbufBurst<N> {
             burst: self,
             next: 0,
             end: len,
+            ahead: 0,
+        }
+    }
+
+    /// [`drain`](Self::drain) for a burst that comes from another core (a
+    /// backlog ring), where each mbuf's header lines and data line are
+    /// cross-core misses: keeps the loads of the next `ahead` mbufs in
+    /// flight while one is processed, as l3fwd prefetches a few packets
+    /// ahead. Not all at once: a core tracks only a couple of dozen
+    /// outstanding misses, so prefetching a whole burst's 96 lines up
+    /// front stalls on the first packets and drops later prefetches.
+    #[inline(always)]
+    pub fn drain_prefetching(&mut self, ahead: usize) -> Drain<'_, N> {
+        for &p in self.slots[..self.len].iter().take(ahead) {
+            prefetch_rx_lines(p);
+        }
+        let len = self.len;
+        self.len = 0;
+        Drain {
+            burst: self,
+            next: 0,
+            end: len,
+            ahead,
         }
     }
 
@@ -418,6 +429,8 @@ pub struct Drain<'a, const N: usize> {
     burst: &'a mut MbufBurst<N>,
     next: usize,
     end: usize,
+    /// Prefetch the mbuf this many places ahead of the one yielded (0: none).
+    ahead: usize,
 }
 
 impl<const N: usize> Iterator for Drain<'_, N> {
@@ -429,6 +442,11 @@ impl<const N: usize> Iterator for Drain<'_, N> {
             return None;
         }
         let p = self.burst.slots[self.next];
+        if self.ahead > 0 {
+            if let Some(&q) = self.burst.slots[..self.end].get(self.next + self.ahead) {
+                prefetch_rx_lines(q);
+            }
+        }
         self.next += 1;
         // SAFETY: slots[..end] were owned when drain() started and each is
         // yielded at most once; ownership moves to the returned Mbuf.
@@ -455,6 +473,26 @@ impl<const N: usize> Drop for Drain<'_, N> {
                     rest as u32,
                 )
             };
+        }
+    }
+}
+
+/// Starts loading an mbuf's two header lines and its first data line,
+/// where a freshly received mbuf has it ([`RX_DATA_OFFSET`]): reading
+/// `buf_addr` and `data_off` first would make the data miss wait for the
+/// header miss. A packet whose data starts elsewhere is only prefetched
+/// less well.
+#[inline(always)]
+fn prefetch_rx_lines(p: *mut rte_mbuf) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let m = p.cast::<i8>().cast_const();
+        // SAFETY: prefetch is a hint that never faults, whatever the address.
+        unsafe {
+            _mm_prefetch::<_MM_HINT_T0>(m);
+            _mm_prefetch::<_MM_HINT_T0>(m.wrapping_add(64));
+            _mm_prefetch::<_MM_HINT_T0>(m.wrapping_add(RX_DATA_OFFSET));
         }
     }
 }

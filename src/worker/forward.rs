@@ -22,8 +22,10 @@ impl Io {
     /// when the whole burst came from one RX queue (l2 then looks its
     /// cross-connect up once per burst); `None` for backlog bursts, whose
     /// packets may come from several ports.
+    /// `prefetch_ahead`: for bursts from another core, how many mbufs
+    /// ahead to prefetch (0 for what this core just received).
     #[inline(always)]
-    pub(super) fn forward_burst(&mut self, in_port: Option<usize>) {
+    pub(super) fn forward_burst(&mut self, in_port: Option<usize>, prefetch_ahead: usize) {
         let Io {
             tx,
             txbufs,
@@ -45,7 +47,7 @@ impl Io {
             (Mode::L2(x), Some(p)) => x.lookup(p),
             _ => None,
         };
-        for mut m in burst.drain() {
+        for mut m in burst.drain_prefetching(prefetch_ahead) {
             let verdict = match &plan.mode {
                 Mode::L3(t) => route_l3(&mut m, plan, t),
                 Mode::L2(x) => {

@@ -61,7 +61,7 @@ impl Io {
             ..
         } = self;
         let Some(st) = steering.as_ref() else {
-            self.forward_burst(in_port);
+            self.forward_burst(in_port, 0);
             return;
         };
         let now = cycles::rdtsc();
@@ -141,7 +141,7 @@ impl Io {
         self.enqueue_staged();
         if !self.local.is_empty() {
             std::mem::swap(&mut self.burst, &mut self.local);
-            self.forward_burst(in_port);
+            self.forward_burst(in_port, 0);
         }
     }
 

@@ -109,6 +109,8 @@ pub struct RxQueue {
     queue: u16,
     /// The pool the PMD allocates this queue's mbufs from.
     pool: Mempool,
+    /// The CPU has PREFETCHW (asked once, at port start).
+    prefetchw: bool,
     _keep: Arc<PortInner>,
 }
 
@@ -283,12 +285,14 @@ impl Port {
         // configured MAC as its source address: napifwd writes it itself.
         let mac = s.mac.unwrap_or(addr.addr_bytes);
 
+        let prefetchw = super::mempool::has_prefetchw();
         let rx = (0..rxq)
             .zip(&s.rx_pools)
             .map(|(queue, &pool)| RxQueue {
                 port: id,
                 queue,
                 pool,
+                prefetchw,
                 _keep: inner.clone(),
             })
             .collect();
@@ -399,7 +403,7 @@ impl RxQueue {
     /// lcore that polls this queue (it reads that lcore's pool cache).
     #[inline]
     pub fn prefetch_next_rx(&self, n: usize) {
-        self.pool.prefetch_next_allocs(n);
+        self.pool.prefetch_next_allocs(n, self.prefetchw);
     }
 
     /// Used RX descriptors (packets waiting), when the PMD can tell.

@@ -215,6 +215,14 @@ impl Mbuf {
         self.0.as_ptr()
     }
 
+    /// True when the packet data starts where the RPS prefetches expect a
+    /// freshly received packet's data ([`RX_DATA_OFFSET`] from the header).
+    pub fn data_at_rx_offset(&self) -> bool {
+        let m = self.raw();
+        let data = m.buf_addr as usize + usize::from(m.data_off);
+        data == self.0.as_ptr() as usize + RX_DATA_OFFSET
+    }
+
     /// The pool this mbuf returns to when freed.
     #[inline(always)]
     pub(crate) fn pool_ptr(&self) -> *mut dpdk_sys::rte_mempool {

@@ -19,11 +19,13 @@
 #                 lcore 1 forwards its share inline, steers the rest to lcore 2
 #   rps2w-cN      as rps2-cN with the weighted rps map [1, 2, 2, 2]: lcore 1
 #                 keeps a quarter of the flows, since it also does all the RX
+#   rps2a-cN      as rps2-cN with rps.adaptive = true: lcore 1 probes forwarding
+#                 everything itself and keeps whichever mode is faster
 #   rps2-nofp-cN  as rps2-cN with the local fast path off: lcore 1's own share
 #                 goes through its own backlog too
 # Parts: (a) overhead: rtc-c0 vs steer-c0, with rps1-c0 and rps1-nofp-c0 to
-# split the difference into hashing, ring and second-core costs; (b) scaling: rtc-cN vs rps2-cN and
-# rps2w-cN for each --costs N; (c) latency: rps2-cN vs rps2-nofp-cN (N = --latency-cost).
+# split the difference into hashing, ring and second-core costs; (b) scaling: rtc-cN vs rps2-cN,
+# rps2w-cN and rps2a-cN for each --costs N; (c) latency: rps2-cN vs rps2-nofp-cN (N = --latency-cost).
 set -euo pipefail
 export LC_ALL=C
 
@@ -36,7 +38,7 @@ readonly LOG_TAG=rps
 readonly BENCH_DIR="$REPO/target/bench"
 readonly APT_PACKAGES=(python3 coreutils util-linux)
 readonly MAIN_LCORE=0 RX_LCORE=1 OTHER_LCORE=2
-readonly SCENARIO_RE='^(rtc|rps1|rps1-nofp|steer|rps2|rps2w|rps2-nofp)-c([0-9]+)$'
+readonly SCENARIO_RE='^(rtc|rps1|rps1-nofp|steer|rps2|rps2w|rps2a|rps2-nofp)-c([0-9]+)$'
 
 COMMAND_LINE=$0
 [[ $# -eq 0 ]] || COMMAND_LINE+=$(printf ' %q' "$@")
@@ -79,9 +81,9 @@ RPS benchmark of napifwd (L3 forwarding, net_pcap infinite_rx source of
   (a) overhead: 1 worker run to completion vs 2 workers with every packet
       steered from the RX worker to the other: busy TSC cycles per packet,
       raw and corrected for backlog_full drops (target: overhead <= 25)
-  (b) scaling: 2 workers with RPS over both, and with the weighted map [1, 2, 2, 2],
-      vs 1 worker, with a synthetic per-packet cost of --costs cycles
-      (targets: >= 1.7x at 300, >= 1.0x at 0; judged on the better map)
+  (b) scaling: 2 workers with RPS over both, with the weighted map [1, 2, 2, 2]
+      and with adaptive RPS, vs 1 worker, with a synthetic per-packet cost of
+      --costs cycles (targets: >= 1.7x at 300, >= 1.0x at 0; judged on the best)
   (c) latency: local fast path on vs off, p50/p99/p99.9 from napifwd's
       latency histogram (n/a until the stats JSON carries one)
 Must run as root. Needs 2 CPUs, no NIC, no hugepages.
@@ -93,7 +95,8 @@ Options:
       --costs LIST        per-packet cycles for (b), comma-separated (default $COSTS)
       --latency-cost N    per-packet cycles for (c) (default $LATENCY_COST)
       --scenarios LIST    run exactly these scenarios instead of --parts, e.g. rtc-c0,steer-c0
-                          (names: rtc-cN, rps1-cN, rps1-nofp-cN, steer-cN, rps2-cN, rps2w-cN, rps2-nofp-cN)
+                          (names: rtc-cN, rps1-cN, rps1-nofp-cN, steer-cN, rps2-cN, rps2w-cN, rps2a-cN,
+                          rps2-nofp-cN)
   -j, --json FILE         also write machine-readable results to FILE
   -o, --out DIR           logs, configs, stats JSON and the pcap go here
                           (default benches/out/rps-YYYYmmdd-HHMMSS)
@@ -190,7 +193,7 @@ parse_args() {
 	if [[ -n $SCENARIOS ]]; then
 		IFS=, read -r -a SELECTED <<<"$SCENARIOS"
 		for c in "${SELECTED[@]}"; do
-			[[ $c =~ $SCENARIO_RE ]] || usage_error "unknown scenario '$c' (rtc-cN, rps1-cN, rps1-nofp-cN, steer-cN, rps2-cN, rps2w-cN, rps2-nofp-cN)"
+			[[ $c =~ $SCENARIO_RE ]] || usage_error "unknown scenario '$c' (rtc-cN, rps1-cN, rps1-nofp-cN, steer-cN, rps2-cN, rps2w-cN, rps2a-cN, rps2-nofp-cN)"
 		done
 	else
 		local parts cost
@@ -206,7 +209,7 @@ parse_args() {
 		if [[ ,$PARTS, == *,b,* ]]; then
 			IFS=, read -r -a costs <<<"$COSTS"
 			for cost in "${costs[@]}"; do
-				SELECTED+=("rtc-c$((10#$cost))" "rps2-c$((10#$cost))" "rps2w-c$((10#$cost))")
+				SELECTED+=("rtc-c$((10#$cost))" "rps2-c$((10#$cost))" "rps2w-c$((10#$cost))" "rps2a-c$((10#$cost))")
 			done
 		fi
 	fi
@@ -281,10 +284,12 @@ fail_run() { # NAME RUN LOG MESSAGE
 # scenario NAME: sets the SC_* variables describing it.
 scenario() {
 	[[ $1 =~ $SCENARIO_RE ]] || die "bad scenario name $1"
+	SC_ADAPTIVE=false
 	SC_KIND=${BASH_REMATCH[1]}
 	SC_COST=$((10#${BASH_REMATCH[2]}))
 	case $SC_KIND in
 	rtc) SC_WORKERS="$RX_LCORE" SC_RPS=false SC_MAP="" SC_FASTPATH=true ;;
+	rps2a) SC_WORKERS="$RX_LCORE, $OTHER_LCORE" SC_RPS=true SC_MAP="" SC_FASTPATH=true SC_ADAPTIVE=true ;;
 	rps1) SC_WORKERS="$RX_LCORE" SC_RPS=true SC_MAP="$RX_LCORE" SC_FASTPATH=true ;;
 	rps1-nofp) SC_WORKERS="$RX_LCORE" SC_RPS=true SC_MAP="$RX_LCORE" SC_FASTPATH=false ;;
 	steer) SC_WORKERS="$RX_LCORE, $OTHER_LCORE" SC_RPS=true SC_MAP="$OTHER_LCORE" SC_FASTPATH=true ;;
@@ -308,6 +313,7 @@ render_config() { # NAME OUT
 		-e "s|@FREE_MODE@|$FREE_MODE|g" \
 		-e "s|@MAX_BACKLOG@|$MAX_BACKLOG|g" \
 		-e "s|@LOCAL_FAST_PATH@|$SC_FASTPATH|g" \
+		-e "s|@RPS_ADAPTIVE@|$SC_ADAPTIVE|g" \
 		-e "s|@PER_PACKET_CYCLES@|$SC_COST|g" \
 		"$SCRIPT_DIR/napifwd-rps.toml" >"$2"
 	! grep -n '^[^#]*@[A-Z_]*@' "$2" >&2 || die "unfilled placeholder in $2 (see above)"

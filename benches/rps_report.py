@@ -19,7 +19,7 @@ the median over runs and the min-max of the per-run values):
   RPS fair           busy_rx / received + busy_fwd / forwarded_by_fwd
   overhead           RPS - single (raw and fair)
   scaling            Mpps(rps2-cN) / Mpps(rtc-cN), Mpps = forwarded / uptime
-                     (and rps2w-cN, the weighted map, the same way)
+                     (and rps2w-cN, the weighted map, and rps2a-cN, adaptive RPS)
 where forwarded = packets out of the sink port, busy_rx / received = the RX
 worker's busy cycles and packets it took from RX, busy_fwd / forwarded_by_fwd
 = the other worker's busy cycles and the packets it transmitted.
@@ -38,10 +38,11 @@ RX_LCORE = 1  # rps.sh pins the source's RX queue to the worker on lcore 1
 OVERHEAD_TARGET = 25.0  # cycles per packet, at burst >= 32
 OVERHEAD_MIN_BURST = 32
 SCALING_TARGETS = {300: 1.7, 0: 1.0}  # cost -> minimum ratio
-KIND_ORDER = ["rtc", "rps1", "rps1-nofp", "steer", "rps2", "rps2w", "rps2-nofp"]
-SCALING_KINDS = {  # the 2-core scenarios of (b): kind -> rps map as text
+KIND_ORDER = ["rtc", "rps1", "rps1-nofp", "steer", "rps2", "rps2w", "rps2a", "rps2-nofp"]
+SCALING_KINDS = {  # the 2-core scenarios of (b): kind -> what it is
     "rps2": "RPS over both (map [1, 2])",
     "rps2w": "weighted map [1, 2, 2, 2]: the RX worker keeps a quarter",
+    "rps2a": "RPS over both with rps.adaptive = true",
 }
 KIND_TEXT = {
     "rtc": "1 worker, run to completion (RPS off)",
@@ -50,6 +51,7 @@ KIND_TEXT = {
     "steer": "RX on lcore 1, all steered to lcore 2",
     "rps2": "RX on lcore 1, RPS over both, local fast path on",
     "rps2w": "RX on lcore 1, rps map [1, 2, 2, 2], local fast path on",
+    "rps2a": "RX on lcore 1, RPS over both, adaptive",
     "rps2-nofp": "RX on lcore 1, RPS over both, local fast path off",
 }
 DEFAULT_MIN_CPU = 95  # percent: below this a run is disturbed
@@ -595,7 +597,7 @@ def report(args: argparse.Namespace) -> int:
 
     # ---- (b) scaling ----
     scaling_json = []
-    best: dict[int, tuple[float, str, bool]] = {}  # cost -> (ratio, kind, met) of the best map
+    best: dict[int, tuple[float, str, bool]] = {}  # cost -> (ratio, kind, met) of the best scenario
     for kind, text in SCALING_KINDS.items():
         costs = sorted({r["cost"] for r in records if r.get("status") == "ok" and r.get("kind") == kind})
         rows = []

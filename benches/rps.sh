@@ -14,7 +14,7 @@
 #   rps1-nofp-cN  as rps1-cN with the local fast path off: every packet goes
 #                 through the worker's own backlog ring (ring cost, one core)
 #   steer-cN      2 workers; RX on lcore 1, rps map = [2]: every packet is
-#                 steered through lcore 2's backlog and forwarded there
+#                 steered through lcore 2's backlog and forwarded there (a pipeline)
 #   rps2-cN       2 workers; RX on lcore 1, rps map = both, local fast path on:
 #                 lcore 1 forwards its share inline, steers the rest to lcore 2
 #   rps2w-cN      as rps2-cN with the weighted rps map [1, 2, 2, 2]: lcore 1
@@ -25,7 +25,7 @@
 #                 goes through its own backlog too
 # Parts: (a) overhead: rtc-c0 vs steer-c0, with rps1-c0 and rps1-nofp-c0 to
 # split the difference into hashing, ring and second-core costs; (b) scaling: rtc-cN vs rps2-cN,
-# rps2w-cN and rps2a-cN for each --costs N; (c) latency: rps2-cN vs rps2-nofp-cN (N = --latency-cost).
+# rps2w-cN, rps2a-cN and steer-cN for each --costs N; (c) latency: rps2-cN vs rps2-nofp-cN (N = --latency-cost).
 set -euo pipefail
 export LC_ALL=C
 
@@ -81,9 +81,10 @@ RPS benchmark of napifwd (L3 forwarding, net_pcap infinite_rx source of
   (a) overhead: 1 worker run to completion vs 2 workers with every packet
       steered from the RX worker to the other: busy TSC cycles per packet,
       raw and corrected for backlog_full drops (target: overhead <= 25)
-  (b) scaling: 2 workers with RPS over both, with the weighted map [1, 2, 2, 2]
-      and with adaptive RPS, vs 1 worker, with a synthetic per-packet cost of
-      --costs cycles (targets: >= 1.7x at 300, >= 1.0x at 0; judged on the best)
+  (b) scaling: 2 workers (RPS over both; the weighted map [1, 2, 2, 2];
+      adaptive RPS; everything steered to worker 2) vs 1 worker, with a
+      synthetic per-packet cost of --costs cycles (targets: >= 1.7x at 300,
+      >= 1.0x at 0; judged on the best of the four)
   (c) latency: local fast path on vs off, p50/p99/p99.9 from napifwd's
       latency histogram (n/a until the stats JSON carries one)
 Must run as root. Needs 2 CPUs, no NIC, no hugepages.
@@ -209,7 +210,8 @@ parse_args() {
 		if [[ ,$PARTS, == *,b,* ]]; then
 			IFS=, read -r -a costs <<<"$COSTS"
 			for cost in "${costs[@]}"; do
-				SELECTED+=("rtc-c$((10#$cost))" "rps2-c$((10#$cost))" "rps2w-c$((10#$cost))" "rps2a-c$((10#$cost))")
+				SELECTED+=("rtc-c$((10#$cost))" "rps2-c$((10#$cost))" "rps2w-c$((10#$cost))" "rps2a-c$((10#$cost))"
+					"steer-c$((10#$cost))")
 			done
 		fi
 	fi

@@ -19,7 +19,8 @@ the median over runs and the min-max of the per-run values):
   RPS fair           busy_rx / received + busy_fwd / forwarded_by_fwd
   overhead           RPS - single (raw and fair)
   scaling            Mpps(rps2-cN) / Mpps(rtc-cN), Mpps = forwarded / uptime
-                     (and rps2w-cN, the weighted map, and rps2a-cN, adaptive RPS)
+                     (and rps2w-cN, the weighted map, rps2a-cN, adaptive RPS, and
+                     steer-cN, everything to the other worker)
 where forwarded = packets out of the sink port, busy_rx / received = the RX
 worker's busy cycles and packets it took from RX, busy_fwd / forwarded_by_fwd
 = the other worker's busy cycles and the packets it transmitted.
@@ -43,6 +44,7 @@ SCALING_KINDS = {  # the 2-core scenarios of (b): kind -> what it is
     "rps2": "RPS over both (map [1, 2])",
     "rps2w": "weighted map [1, 2, 2, 2]: the RX worker keeps a quarter",
     "rps2a": "RPS over both with rps.adaptive = true",
+    "steer": "rps map [2]: every flow to the other worker, the RX worker only receives",
 }
 KIND_TEXT = {
     "rtc": "1 worker, run to completion (RPS off)",

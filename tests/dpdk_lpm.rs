@@ -4,6 +4,9 @@
 //! One EAL per process: this test binary has its own `main` (harness =
 //! false), starts the EAL once without hugepages, and runs every case.
 
+#[path = "common/inproc.rs"]
+mod inproc;
+
 use napifwd::dpdk::Eal;
 use napifwd::fwd::route::{RefLpm, RouteTable};
 use napifwd::plan::L3Tables;
@@ -105,21 +108,7 @@ fn check_case(rng: &mut Rng, n_routes: usize) -> Result<(), String> {
 }
 
 fn main() {
-    let args: Vec<String> = [
-        "dpdk_lpm",
-        "-l",
-        "0",
-        "--no-huge",
-        "-m",
-        "256",
-        "--no-shconf",
-        "--no-telemetry",
-        "--no-pci",
-        "--log-level=*:error",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let args = inproc::in_process_eal_args("dpdk_lpm", 256);
     let eal = Eal::init(&args).expect("EAL init without hugepages");
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut failures = 0;

@@ -6,24 +6,13 @@
 //!
 //! One EAL per process: own `main` (harness = false), EAL without hugepages.
 
+#[path = "common/inproc.rs"]
+mod inproc;
+
 use napifwd::dpdk::{Eal, Mempool};
 
 fn main() {
-    let args: Vec<String> = [
-        "dpdk_mbuf",
-        "-l",
-        "0",
-        "--no-huge",
-        "-m",
-        "128",
-        "--no-shconf",
-        "--no-telemetry",
-        "--no-pci",
-        "--log-level=*:error",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let args = inproc::in_process_eal_args("dpdk_mbuf", 128);
     let eal = Eal::init(&args).expect("EAL init without hugepages");
     let pool = Mempool::create("dpdk_mbuf_test", 1023, 64, 0).expect("pool");
     let baseline = pool.in_use();

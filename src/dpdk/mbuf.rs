@@ -342,14 +342,7 @@ impl<const N: usize> MbufBurst<N> {
     /// (because it was dropped early) are freed.
     #[inline(always)]
     pub fn drain(&mut self) -> Drain<'_, N> {
-        let len = self.len;
-        self.len = 0;
-        Drain {
-            burst: self,
-            next: 0,
-            end: len,
-            ahead: 0,
-        }
+        self.drain_prefetching(0)
     }
 
     /// [`drain`](Self::drain) for a burst that comes from another core (a

@@ -9,7 +9,7 @@
 #[path = "common/inproc.rs"]
 mod inproc;
 
-use napifwd::dpdk::{Eal, Mempool};
+use napifwd::dpdk::{Eal, Mempool, PrefetchW};
 
 fn main() {
     let args = inproc::in_process_eal_args("dpdk_mbuf", 128);
@@ -20,7 +20,7 @@ fn main() {
     let mut failures = 0;
     for i in 0..300 {
         // Prefetching must be harmless whatever the cache holds.
-        pool.prefetch_next_allocs(32, napifwd::dpdk::has_prefetchw());
+        pool.prefetch_next_allocs(32, PrefetchW::detect());
         let m = pool.alloc().expect("mbuf");
         if !m.data_at_rx_offset() {
             eprintln!("mbuf {i}: data does not start at the RX offset");

@@ -10,7 +10,7 @@
 use std::ffi::{CStr, CString};
 use std::sync::Arc;
 
-use super::{DpdkError, MbufBurst, Mempool};
+use super::{DpdkError, MbufBurst, Mempool, PrefetchW};
 
 /// Everything needed to bring one port up.
 #[derive(Debug, Clone)]
@@ -110,7 +110,7 @@ pub struct RxQueue {
     /// The pool the PMD allocates this queue's mbufs from.
     pool: Mempool,
     /// The CPU has PREFETCHW (asked once, at port start).
-    prefetchw: bool,
+    prefetchw: Option<PrefetchW>,
     _keep: Arc<PortInner>,
 }
 
@@ -285,7 +285,7 @@ impl Port {
         // configured MAC as its source address: napifwd writes it itself.
         let mac = s.mac.unwrap_or(addr.addr_bytes);
 
-        let prefetchw = super::mempool::has_prefetchw();
+        let prefetchw = PrefetchW::detect();
         let rx = (0..rxq)
             .zip(&s.rx_pools)
             .map(|(queue, &pool)| RxQueue {

@@ -10,8 +10,6 @@ use std::ptr::NonNull;
 
 use dpdk_sys::rte_mbuf;
 
-/// `RTE_MBUF_F_INDIRECT | RTE_MBUF_F_EXTERNAL`: the data may be shared with
-/// another mbuf, so writing to it in place would be visible elsewhere.
 /// Where a received packet's data starts, from the start of its mbuf:
 /// `rte_pktmbuf_init` puts `buf_addr` right after the mbuf header and the
 /// pool's private area (none in napifwd's pools), and `rte_pktmbuf_reset`
@@ -20,6 +18,8 @@ pub(crate) const RX_DATA_OFFSET: usize = std::mem::size_of::<rte_mbuf>()
     + super::mempool::MBUF_PRIV_SIZE as usize
     + dpdk_sys::RTE_PKTMBUF_HEADROOM as usize;
 
+/// `RTE_MBUF_F_INDIRECT | RTE_MBUF_F_EXTERNAL`: the data may be shared with
+/// another mbuf, so writing to it in place would be visible elsewhere.
 const SHARED_DATA_FLAGS: u64 = (1 << 62) | (1 << 61);
 
 /// One owned packet buffer (possibly the head of a segment chain).
@@ -227,23 +227,6 @@ impl Mbuf {
     #[inline(always)]
     pub(crate) fn pool_ptr(&self) -> *mut dpdk_sys::rte_mempool {
         self.raw().pool
-    }
-
-    /// Starts loading the packet's first cache line, as l3fwd does a few
-    /// packets ahead of the one it processes.
-    #[inline(always)]
-    pub fn prefetch_data(&self) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let m = self.raw();
-            let p = m
-                .buf_addr
-                .cast::<i8>()
-                .wrapping_add(usize::from(m.data_off));
-            // SAFETY: prefetch is a hint that never faults, even for an
-            // invalid address; this one is inside the mbuf's buffer anyway.
-            unsafe { core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p) };
-        }
     }
 }
 

@@ -105,9 +105,9 @@ impl Mempool {
     /// the stores (the RX worker's cycles per packet, A/B on the RPS
     /// steer benchmark: 144-153 with PREFETCHT0, 135-142 with PREFETCHW).
     ///
-    /// `write`: use PREFETCHW ([`has_prefetchw`] must be true).
+    /// `write`: PREFETCHW, proven available by holding a [`PrefetchW`].
     #[inline]
-    pub fn prefetch_next_allocs(&self, n: usize, write: bool) {
+    pub fn prefetch_next_allocs(&self, n: usize, write: Option<PrefetchW>) {
         #[cfg(target_arch = "x86_64")]
         {
             use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
@@ -125,8 +125,8 @@ impl Mempool {
             for &obj in objs[..len.min(objs.len())].iter().rev().take(n) {
                 let m = obj.cast::<i8>().cast_const();
                 for line in [m, m.wrapping_add(64), m.wrapping_add(RX_DATA_OFFSET)] {
-                    if write {
-                        // SAFETY: the CPU has PREFETCHW (the caller's word); a
+                    if write.is_some() {
+                        // SAFETY: the CPU has PREFETCHW (a PrefetchW exists); a
                         // prefetch never faults, whatever the address, and
                         // touches no register, flag or stack.
                         unsafe {
@@ -150,18 +150,26 @@ impl Mempool {
     }
 }
 
-/// True when the CPU has PREFETCHW: CPUID 0x8000_0001, ECX bit 8
+/// Proof that the CPU has PREFETCHW: CPUID 0x8000_0001, ECX bit 8
 /// ("3DNowPrefetch"), which AMD and Intel (since Broadwell) set. Rust's
 /// `_MM_HINT_ET0` would need the unstable `prfchw` target feature.
-#[cfg(target_arch = "x86_64")]
-pub fn has_prefetchw() -> bool {
-    use core::arch::x86_64::__cpuid;
-    // Leaf 0x8000_0000 says which extended leaves exist.
-    __cpuid(0x8000_0000).eax >= 0x8000_0001 && __cpuid(0x8000_0001).ecx & (1 << 8) != 0
-}
+#[derive(Clone, Copy, Debug)]
+pub struct PrefetchW(());
 
-/// No PREFETCHW off x86-64.
-#[cfg(not(target_arch = "x86_64"))]
-pub fn has_prefetchw() -> bool {
-    false
+impl PrefetchW {
+    /// `Some` when the CPU has the instruction.
+    #[cfg(target_arch = "x86_64")]
+    pub fn detect() -> Option<PrefetchW> {
+        use core::arch::x86_64::__cpuid;
+        // Leaf 0x8000_0000 says which extended leaves exist.
+        let has =
+            __cpuid(0x8000_0000).eax >= 0x8000_0001 && __cpuid(0x8000_0001).ecx & (1 << 8) != 0;
+        has.then_some(PrefetchW(()))
+    }
+
+    /// Never off x86-64.
+    #[cfg(not(target_arch = "x86_64"))]
+    pub fn detect() -> Option<PrefetchW> {
+        None
+    }
 }

@@ -37,5 +37,5 @@ pub use error::DpdkError;
 pub use ethdev::{EthStats, Port, PortSetup, RxQueue, TxQueue};
 pub use lpm::{lpm4_hit, Lpm4, Lpm6, LPM_LOOKUP_SUCCESS};
 pub use mbuf::{Mbuf, MbufBurst};
-pub use mempool::{has_prefetchw, Mempool};
+pub use mempool::{Mempool, PrefetchW};
 pub use ring::{MbufRing, RingConsumer, RingProducer};

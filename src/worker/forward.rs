@@ -22,6 +22,7 @@ impl Io {
     /// when the whole burst came from one RX queue (l2 then looks its
     /// cross-connect up once per burst); `None` for backlog bursts, whose
     /// packets may come from several ports.
+    ///
     /// `prefetch_ahead`: for bursts from another core, how many mbufs
     /// ahead to prefetch (0 for what this core just received).
     #[inline(always)]

@@ -436,47 +436,11 @@ fn removal_and_return(removed: Removed) {
 
     // The wire: every packet exactly once; each flow in order across both
     // TX queues; the moved flows really changed queue and came back.
-    let mut by_flow: BTreeMap<u32, Vec<(u32, Duration, usize)>> = BTreeMap::new();
-    for (q, f) in tx.iter().enumerate() {
-        for (ts, fr) in read_pcap_ts(f) {
-            let (flow, seq) = tag(&fr).expect("a test frame");
-            by_flow.entry(flow).or_default().push((seq, ts, q));
-        }
-    }
-    assert_eq!(by_flow.len(), flows.len(), "flows that came out");
+    let runs_by_flow = wire_order(&tx, flows.len(), PER_FLOW);
     let mut moved = 0;
-    for (flow, mut pkts) in by_flow {
-        // Per queue, the file order is the TX order: sequences must rise.
-        for q in 0..2 {
-            let seqs: Vec<u32> = pkts.iter().filter(|p| p.2 == q).map(|p| p.0).collect();
-            assert!(
-                seqs.windows(2).all(|w| w[0] < w[1]),
-                "flow {flow} out of order (or duplicated) on queue {q}"
-            );
-        }
-        pkts.sort_by_key(|p| p.0);
-        let seqs: Vec<u32> = pkts.iter().map(|p| p.0).collect();
-        assert_eq!(
-            seqs,
-            (0..PER_FLOW).collect::<Vec<_>>(),
-            "flow {flow}: every packet exactly once"
-        );
-        for w in pkts.windows(2) {
-            assert!(
-                w[0].1 <= w[1].1,
-                "flow {flow}: packet {} (queue {}, t={:?}) left after packet {} (queue {}, t={:?})",
-                w[0].0,
-                w[0].2,
-                w[0].1,
-                w[1].0,
-                w[1].2,
-                w[1].1
-            );
-        }
+    for (flow, runs) in runs_by_flow {
         // Queue runs in sequence order, e.g. [0, 1, 0] for a flow of the
         // removed worker.
-        let mut runs: Vec<usize> = pkts.iter().map(|p| p.2).collect();
-        runs.dedup();
         if runs == [gone, stay, gone] {
             moved += 1;
         } else {
@@ -601,5 +565,156 @@ fn a_napi_only_reload_needs_no_memory_for_new_route_tables() {
         (cfg(&v, "reloads_applied"), cfg(&v, "reloads_rejected")),
         (1, 0),
         "napi.budget 300 -> 64 must be applied live: {hup:?}"
+    );
+}
+
+/// Reads both TX queues' pcaps and checks the wire: `flows` flows came
+/// out, each with every packet `0..per_flow` exactly once, rising per
+/// queue, and in order across the queues (by capture time). Returns each
+/// flow's queue runs in sequence order (e.g. `[0, 1]`: it moved once).
+fn wire_order(
+    tx: &[std::path::PathBuf; 2],
+    flows: usize,
+    per_flow: u32,
+) -> BTreeMap<u32, Vec<usize>> {
+    let mut by_flow: BTreeMap<u32, Vec<(u32, Duration, usize)>> = BTreeMap::new();
+    for (q, f) in tx.iter().enumerate() {
+        for (ts, fr) in read_pcap_ts(f) {
+            let (flow, seq) = tag(&fr).expect("a test frame");
+            by_flow.entry(flow).or_default().push((seq, ts, q));
+        }
+    }
+    assert_eq!(by_flow.len(), flows, "flows that came out");
+    let mut out = BTreeMap::new();
+    for (flow, mut pkts) in by_flow {
+        // Per queue, the file order is the TX order: sequences must rise.
+        for q in 0..2 {
+            let seqs: Vec<u32> = pkts.iter().filter(|p| p.2 == q).map(|p| p.0).collect();
+            assert!(
+                seqs.windows(2).all(|w| w[0] < w[1]),
+                "flow {flow} out of order (or duplicated) on queue {q}"
+            );
+        }
+        pkts.sort_by_key(|p| p.0);
+        let seqs: Vec<u32> = pkts.iter().map(|p| p.0).collect();
+        assert_eq!(
+            seqs,
+            (0..per_flow).collect::<Vec<_>>(),
+            "flow {flow}: every packet exactly once"
+        );
+        for w in pkts.windows(2) {
+            assert!(
+                w[0].1 <= w[1].1,
+                "flow {flow}: packet {} (queue {}, t={:?}) left after packet {} (queue {}, t={:?})",
+                w[0].0,
+                w[0].2,
+                w[0].1,
+                w[1].0,
+                w[1].2,
+                w[1].1
+            );
+        }
+        let mut runs: Vec<usize> = pkts.iter().map(|p| p.2).collect();
+        runs.dedup();
+        out.insert(flow, runs);
+    }
+    out
+}
+
+/// A reload that only changes the weights of the rps map ([1, 2, 2, 2] to
+/// [1, 1, 1, 2]: the same workers, so the same set) still moves flows: here
+/// half of them go from worker 1, whose backlog is long (it has two thirds
+/// of the traffic and is no faster than worker 0), to worker 0, which
+/// forwards inline. Their new packets must not overtake the old ones still
+/// queued on worker 1, so the reload pauses RX and drains the backlogs as
+/// a removal does. (Without that, the moved flows come out of order by
+/// milliseconds: checked by breaking the regroup condition.)
+#[test]
+fn a_weight_only_reload_drains_before_flows_move_and_keeps_flow_order() {
+    const PER_FLOW_W: u32 = 400;
+    // A backlog that never overflows: the whole replay fits.
+    const BIG_BACKLOG: u32 = 20_000;
+    let dir = TempDir::new("reload_weights");
+    // Map index q in 0..4 of the flow hash: [0, 1, 1, 1] sends q >= 1 to
+    // worker 1, [0, 0, 0, 1] only q = 3. Sixteen flows of each kind.
+    const MOVING: usize = 16;
+    let want = [16, MOVING, 16]; // stay on 0, move 1 -> 0, stay on 1
+    let mut got = [0; 3];
+    let mut flows = Vec::new();
+    for id in 0.. {
+        if got == want {
+            break;
+        }
+        let f = flow(id, true);
+        let kind = match rps_target(&frame(&f, 0, 0), 4) {
+            0 => 0,
+            1 | 2 => 1,
+            _ => 2,
+        };
+        if got[kind] < want[kind] {
+            got[kind] += 1;
+            flows.push(f);
+        }
+    }
+    let input = interleave(&flows, PER_FLOW_W, 4);
+    let n_in = input.len() as u64;
+    let in_path = dir.join("in.pcap");
+    common::pcapio::write_pcap(&in_path, &input);
+    let empty = dir.join("empty.pcap");
+    common::pcapio::write_pcap(&empty, &[]);
+    let tx = [dir.join("out-q0.pcap"), dir.join("out-q1.pcap")];
+    let port = free_port();
+    let config = |map: &[u32]| {
+        let mut t = eal_two_cpus(1024);
+        t += &pcap_source(0, "src", &in_path, false);
+        t += &pcap_output(1, "out", &empty, &tx);
+        t += &workers(&[1, 2], None);
+        t += &rps(map, BIG_BACKLOG);
+        t += &l3_route("out", NEXT_HOP);
+        t += &bench(40_000);
+        t += &metrics(port);
+        t
+    };
+
+    let _g = dpdk_lock();
+    let mut n = Instance::start(&dir, &config(&[1, 2, 2, 2]), port, &[]);
+    n.wait_for("a third of the replay", |v| {
+        u(v, "/totals/rx_packets") >= n_in / 3
+    });
+    n.rewrite_config(&config(&[1, 1, 1, 2]));
+    n.signal("HUP");
+    let s1 = n.wait_for("the reload to be applied", |v| {
+        cfg(v, "reloads_applied") + cfg(v, "reloads_rejected") >= 1
+    });
+    assert_eq!(cfg(&s1, "reloads_applied"), 1, "{}", pretty(&s1));
+    assert!(
+        u(&s1, "/totals/rx_packets") < n_in,
+        "the replay must still be running after the reload\n{}",
+        pretty(&s1)
+    );
+    n.wait_for("the whole replay to be forwarded or dropped", |v| {
+        u(v, "/totals/rx_packets") == n_in
+            && u(v, "/totals/tx_packets") + u(v, "/totals/dropped_packets") == n_in
+    });
+    n.signal("TERM");
+    let (out, stats) = n.finish(Duration::from_secs(60));
+    let v = exited_ok(&out, stats);
+    let p = pretty(&v);
+    assert_accounted(&v);
+    assert_eq!(u(&v, "/totals/dropped_packets"), 0, "{p}");
+    let hup = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("SIGHUP"))
+        .unwrap_or_else(|| panic!("no SIGHUP line\n{}", out.describe()));
+    assert!(
+        hup.contains("reloaded") && hup.contains("rps map [0, 0, 0, 1]"),
+        "the weight change must regroup: {hup}"
+    );
+    let runs = wire_order(&tx, flows.len(), PER_FLOW_W);
+    let moved = runs.values().filter(|r| **r == [1, 0]).count();
+    assert_eq!(
+        moved, MOVING,
+        "flows that moved from worker 1 to worker 0: {runs:?}"
     );
 }

@@ -179,7 +179,17 @@ impl Reloader {
             .collect();
         removed.retain(|w| !new_map.contains(w));
         let assignment = assignment_without(&assign_rx_queues(&new), &removed);
-        let regroup = old_map != new_map || assignment != self.assignment;
+        // Anything that can send a flow to another worker while packets of
+        // it still wait in the old one's backlog needs RX paused and the
+        // backlogs drained first: the map as a list (order and repeats are
+        // weights, not just membership), the hash, and whether a worker's
+        // own flows bypass its backlog.
+        let (old_rps, new_rps) = (&self.cfg.rps, &new.rps);
+        let flows_move = rps_worker_ids(&self.cfg) != rps_worker_ids(&new)
+            || old_rps.hash != new_rps.hash
+            || old_rps.symmetric != new_rps.symmetric
+            || old_rps.local_fast_path != new_rps.local_fast_path;
+        let regroup = flows_move || assignment != self.assignment;
 
         let n = self.commands.len();
         let counters: Vec<Arc<FilterCounters>> = (0..n)
@@ -265,7 +275,7 @@ impl Reloader {
         let summary = if regroup {
             format!(
                 "; rps map {:?}, workers out of the map {:?}",
-                new_map.iter().collect::<Vec<_>>(),
+                rps_worker_ids(&new).unwrap_or_default(),
                 removed.iter().collect::<Vec<_>>()
             )
         } else {

@@ -336,7 +336,8 @@ pub enum IdleMode {
 pub struct RpsConfig {
     /// Steer packets to other workers' backlogs.
     pub enabled: bool,
-    /// The rps map, as worker lcores; empty = all workers.
+    /// The rps map, as worker lcores; empty = all workers. A worker listed
+    /// n times gets n shares of the flows.
     pub workers: Vec<u32>,
     /// Where the flow hash comes from.
     pub hash: RpsHash,

@@ -337,6 +337,7 @@ impl<const N: usize> MbufBurst<N> {
     /// front stalls on the first packets and drops later prefetches.
     #[inline(always)]
     pub fn drain_prefetching(&mut self, ahead: usize) -> Drain<'_, N> {
+        let ahead = ahead.min(N);
         for &p in self.slots[..self.len].iter().take(ahead) {
             prefetch_rx_lines(p);
         }

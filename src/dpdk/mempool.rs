@@ -161,9 +161,13 @@ impl PrefetchW {
     #[cfg(target_arch = "x86_64")]
     pub fn detect() -> Option<PrefetchW> {
         use core::arch::x86_64::__cpuid;
-        // Leaf 0x8000_0000 says which extended leaves exist.
-        let has =
-            __cpuid(0x8000_0000).eax >= 0x8000_0001 && __cpuid(0x8000_0001).ecx & (1 << 8) != 0;
+        // SAFETY: CPUID exists on every x86-64 CPU, and leaf 0x8000_0000
+        // says which extended leaves exist before 0x8000_0001 is read.
+        // (`__cpuid` is a safe fn on recent Rust, unsafe on our MSRV.)
+        #[allow(unused_unsafe)]
+        let has = unsafe {
+            __cpuid(0x8000_0000).eax >= 0x8000_0001 && __cpuid(0x8000_0001).ecx & (1 << 8) != 0
+        };
         has.then_some(PrefetchW(()))
     }
 

@@ -628,6 +628,7 @@ impl Io {
     #[inline(always)]
     fn poll_rx(&mut self, i: usize, quota: u32) -> u32 {
         let mut got = 0u32;
+        let handing_off = self.steering.is_some() && !self.local_mode();
         while got < quota {
             let want = (quota - got).min(BURST as u32) as usize;
             let Some(q) = self.rx.get_mut(i) else {
@@ -640,7 +641,7 @@ impl Io {
             }
             // The next burst's mbufs were freed on the other worker when RPS
             // hands packets over: fetch them while this burst is processed.
-            if self.steering.is_some() {
+            if handing_off {
                 q.prefetch_next_rx(BURST);
             }
             got += n as u32;

@@ -20,8 +20,9 @@ mod live;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use common::{dpdk_lock, TempDir};
+use common::{dpdk_lock, Output, TempDir};
 use live::*;
+use serde_json::Value;
 
 const MAC_1: &str = NEXT_HOP;
 const MAC_2: &str = "02:00:00:00:02:02";
@@ -306,25 +307,9 @@ fn removal_and_return(removed: Removed) {
         }
         flows.push(f);
     }
-    let input = interleave(&flows, PER_FLOW, 4);
-    let n_in = input.len() as u64;
-    let in_path = dir.join("in.pcap");
-    common::pcapio::write_pcap(&in_path, &input);
-    let empty = dir.join("empty.pcap");
-    common::pcapio::write_pcap(&empty, &[]);
-    let tx = [dir.join("out-q0.pcap"), dir.join("out-q1.pcap")];
-    let port = free_port();
-    let config = |map: &[u32]| {
-        let mut t = eal_two_cpus(1024);
-        t += &pcap_source(0, "src", &in_path, false);
-        t += &pcap_output(1, "out", &empty, &tx);
-        t += &workers(&[1, 2], None);
-        t += &rps(map, 2000);
-        t += &l3_route("out", NEXT_HOP);
-        t += &bench(40_000);
-        t += &metrics(port);
-        t
-    };
+    let rig = FlowReplay::new(&dir, &flows, PER_FLOW, 2000);
+    let (n_in, tx, port) = (rig.n_in, rig.tx.clone(), rig.port);
+    let config = |map: &[u32]| rig.config(map);
     let (gone, kept_lcore) = match removed {
         Removed::RxWorker => (0usize, 2u32),
         Removed::BacklogWorker => (1usize, 1u32),
@@ -386,15 +371,8 @@ fn removal_and_return(removed: Removed) {
         "the replay must still be running after the return\n{}",
         pretty(&s3)
     );
-    n.wait_for("the whole replay to be forwarded or dropped", |v| {
-        u(v, "/totals/rx_packets") == n_in
-            && u(v, "/totals/tx_packets") + u(v, "/totals/dropped_packets") == n_in
-    });
-    n.signal("TERM");
-    let (out, stats) = n.finish(Duration::from_secs(60));
-    let v = exited_ok(&out, stats);
+    let (out, v) = rig.finish(n);
     let p = pretty(&v);
-    assert_accounted(&v);
     assert_eq!(cfg(&v, "reloads_applied"), 2, "{p}");
     assert_eq!(cfg(&v, "reloads_rejected"), 0, "{p}");
     assert_eq!(
@@ -656,25 +634,9 @@ fn a_weight_only_reload_drains_before_flows_move_and_keeps_flow_order() {
             flows.push(f);
         }
     }
-    let input = interleave(&flows, PER_FLOW_W, 4);
-    let n_in = input.len() as u64;
-    let in_path = dir.join("in.pcap");
-    common::pcapio::write_pcap(&in_path, &input);
-    let empty = dir.join("empty.pcap");
-    common::pcapio::write_pcap(&empty, &[]);
-    let tx = [dir.join("out-q0.pcap"), dir.join("out-q1.pcap")];
-    let port = free_port();
-    let config = |map: &[u32]| {
-        let mut t = eal_two_cpus(1024);
-        t += &pcap_source(0, "src", &in_path, false);
-        t += &pcap_output(1, "out", &empty, &tx);
-        t += &workers(&[1, 2], None);
-        t += &rps(map, BIG_BACKLOG);
-        t += &l3_route("out", NEXT_HOP);
-        t += &bench(40_000);
-        t += &metrics(port);
-        t
-    };
+    let rig = FlowReplay::new(&dir, &flows, PER_FLOW_W, BIG_BACKLOG);
+    let (n_in, tx, port) = (rig.n_in, rig.tx.clone(), rig.port);
+    let config = |map: &[u32]| rig.config(map);
 
     let _g = dpdk_lock();
     let mut n = Instance::start(&dir, &config(&[1, 2, 2, 2]), port, &[]);
@@ -692,15 +654,8 @@ fn a_weight_only_reload_drains_before_flows_move_and_keeps_flow_order() {
         "the replay must still be running after the reload\n{}",
         pretty(&s1)
     );
-    n.wait_for("the whole replay to be forwarded or dropped", |v| {
-        u(v, "/totals/rx_packets") == n_in
-            && u(v, "/totals/tx_packets") + u(v, "/totals/dropped_packets") == n_in
-    });
-    n.signal("TERM");
-    let (out, stats) = n.finish(Duration::from_secs(60));
-    let v = exited_ok(&out, stats);
+    let (out, v) = rig.finish(n);
     let p = pretty(&v);
-    assert_accounted(&v);
     assert_eq!(u(&v, "/totals/dropped_packets"), 0, "{p}");
     let hup = out
         .stderr
@@ -717,4 +672,62 @@ fn a_weight_only_reload_drains_before_flows_move_and_keeps_flow_order() {
         moved, MOVING,
         "flows that moved from worker 1 to worker 0: {runs:?}"
     );
+}
+
+/// A replay of `flows` from one pcap into a two-queue pcap output, for two
+/// workers (lcores 1 and 2, RX on 1) slowed to 40 000 cycles per packet so
+/// that a reload lands mid-replay.
+struct FlowReplay {
+    in_path: std::path::PathBuf,
+    empty: std::path::PathBuf,
+    tx: [std::path::PathBuf; 2],
+    port: u16,
+    max_backlog: u32,
+    n_in: u64,
+}
+
+impl FlowReplay {
+    fn new(dir: &TempDir, flows: &[Flow], per_flow: u32, max_backlog: u32) -> FlowReplay {
+        let input = interleave(flows, per_flow, 4);
+        let in_path = dir.join("in.pcap");
+        common::pcapio::write_pcap(&in_path, &input);
+        let empty = dir.join("empty.pcap");
+        common::pcapio::write_pcap(&empty, &[]);
+        FlowReplay {
+            in_path,
+            empty,
+            tx: [dir.join("out-q0.pcap"), dir.join("out-q1.pcap")],
+            port: free_port(),
+            max_backlog,
+            n_in: input.len() as u64,
+        }
+    }
+
+    /// The config with this rps map (worker lcores).
+    fn config(&self, map: &[u32]) -> String {
+        let mut t = eal_two_cpus(1024);
+        t += &pcap_source(0, "src", &self.in_path, false);
+        t += &pcap_output(1, "out", &self.empty, &self.tx);
+        t += &workers(&[1, 2], None);
+        t += &rps(map, self.max_backlog);
+        t += &l3_route("out", NEXT_HOP);
+        t += &bench(40_000);
+        t += &metrics(self.port);
+        t
+    }
+
+    /// Waits until the whole replay is forwarded or dropped, stops napifwd
+    /// with SIGTERM and returns its output and final report, which must
+    /// account for every packet.
+    fn finish(&self, mut n: Instance) -> (Output, Value) {
+        n.wait_for("the whole replay to be forwarded or dropped", |v| {
+            u(v, "/totals/rx_packets") == self.n_in
+                && u(v, "/totals/tx_packets") + u(v, "/totals/dropped_packets") == self.n_in
+        });
+        n.signal("TERM");
+        let (out, stats) = n.finish(Duration::from_secs(60));
+        let v = exited_ok(&out, stats);
+        assert_accounted(&v);
+        (out, v)
+    }
 }

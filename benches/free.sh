@@ -165,21 +165,6 @@ parse_args() {
 	done
 }
 
-ensure_deps() {
-	ensure_apt_packages "${APT_PACKAGES[@]}"
-	find_python
-	[[ -x $NAPIFWD_BIN ]] ||
-		die "no napifwd binary at $NAPIFWD_BIN: build it (cargo build --release) or pass --napifwd PATH"
-	local ncpu
-	ncpu=$(nproc)
-	[[ $ncpu -ge 2 ]] || die "needs 2 CPUs (one per worker); this process may use $ncpu"
-	if [[ -z $EAL_LCORES ]]; then
-		# Two CPUs: the main lcore (which mostly sleeps) shares CPU 0 with
-		# the RX worker; with three, everyone has a CPU of their own.
-		if [[ $ncpu -ge 3 ]]; then EAL_LCORES="0@0,1@1,2@2"; else EAL_LCORES="0@0,1@0,2@1"; fi
-	fi
-}
-
 FAILED=0
 
 # shellcheck disable=SC2317 # called from the EXIT trap
@@ -428,7 +413,7 @@ run_reload_method() {
 main() {
 	parse_args "$@"
 	require_root "$@"
-	ensure_deps
+	ensure_two_worker_deps
 	mkdir -p "$BENCH_DIR"
 	take_bench_lock "$WAIT_LOCK"
 	open_nap_fd

@@ -226,24 +226,6 @@ parse_args() {
 }
 
 # ---------------------------------------------------------------------------
-# setup
-
-ensure_deps() {
-	ensure_apt_packages "${APT_PACKAGES[@]}"
-	find_python
-	[[ -x $NAPIFWD_BIN ]] ||
-		die "no napifwd binary at $NAPIFWD_BIN: build it (cargo build --release) or pass --napifwd PATH"
-	local ncpu
-	ncpu=$(nproc)
-	[[ $ncpu -ge 2 ]] || die "needs 2 CPUs (one per worker); this process may use $ncpu"
-	if [[ -z $EAL_LCORES ]]; then
-		# Two CPUs: the main lcore (which mostly sleeps) shares CPU 0 with
-		# the RX worker; with three, everyone has a CPU of their own.
-		if [[ $ncpu -ge 3 ]]; then EAL_LCORES="0@0,1@1,2@2"; else EAL_LCORES="0@0,1@0,2@1"; fi
-	fi
-}
-
-# ---------------------------------------------------------------------------
 # runs
 
 FAILED=0
@@ -463,7 +445,7 @@ line_round_trip() {
 main() {
 	parse_args "$@"
 	require_root "$@"
-	ensure_deps
+	ensure_two_worker_deps
 
 	mkdir -p "$BENCH_DIR"
 	take_bench_lock "$WAIT_LOCK"

@@ -135,8 +135,8 @@ fn replay_mix(mode: &str) -> serde_json::Value {
 
     // What came out: on worker 1's TX queue only, routed frames only,
     // rewritten, each once, in input order (one RX queue, one backlog).
-    let q0 = read_pcap_ts(&dir.join("out-q0.pcap"));
-    let q1 = read_pcap_ts(&dir.join("out-q1.pcap"));
+    let q0 = common::pcapio::read_pcap_ts(&dir.join("out-q0.pcap"));
+    let q1 = common::pcapio::read_pcap_ts(&dir.join("out-q1.pcap"));
     assert!(q0.is_empty(), "worker 0 transmitted {} frames", q0.len());
     assert_eq!(q1.len() as u64, wk(&v, 1, "tx_packets"), "{p}");
     let index: HashMap<(u32, u32), usize> = input

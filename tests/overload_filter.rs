@@ -46,40 +46,32 @@ struct Case {
     rule: usize,
 }
 
-fn v4_case(ip: &Ipv4, pass: bool, rule: usize) -> Case {
-    let frame = Frame::ipv4(mac(MAC_WAN), mac(PEER), ip).bytes();
-    let verdict = if pass {
-        Verdict::Out(
-            Frame::ipv4(mac(NH), mac(MAC_LAN), &ip.forwarded())
-                .unpadded()
-                .bytes(),
-        )
-    } else {
-        Verdict::Drop("filter")
-    };
+/// A frame the filter passes (`out`: what must leave, forwarded) or drops
+/// (`None`), judged by `rule`.
+fn case(frame: Vec<u8>, out: Option<Vec<u8>>, rule: usize) -> Case {
     Case {
         frame,
-        verdict,
+        verdict: out.map_or(Verdict::Drop("filter"), Verdict::Out),
         rule,
     }
 }
 
+fn v4_case(ip: &Ipv4, pass: bool, rule: usize) -> Case {
+    let out = pass.then(|| {
+        Frame::ipv4(mac(NH), mac(MAC_LAN), &ip.forwarded())
+            .unpadded()
+            .bytes()
+    });
+    case(Frame::ipv4(mac(MAC_WAN), mac(PEER), ip).bytes(), out, rule)
+}
+
 fn v6_case(ip: &Ipv6, pass: bool, rule: usize) -> Case {
-    let frame = Frame::ipv6(mac(MAC_WAN), mac(PEER), ip).bytes();
-    let verdict = if pass {
-        Verdict::Out(
-            Frame::ipv6(mac(NH), mac(MAC_LAN), &ip.forwarded())
-                .unpadded()
-                .bytes(),
-        )
-    } else {
-        Verdict::Drop("filter")
-    };
-    Case {
-        frame,
-        verdict,
-        rule,
-    }
+    let out = pass.then(|| {
+        Frame::ipv6(mac(NH), mac(MAC_LAN), &ip.forwarded())
+            .unpadded()
+            .bytes()
+    });
+    case(Frame::ipv6(mac(MAC_WAN), mac(PEER), ip).bytes(), out, rule)
 }
 
 /// Replays `cases` through a filter that judges always, with the given
@@ -273,25 +265,6 @@ fn filter_always_rules_judge_before_rps_steering() {
     );
 }
 
-/// Builds a BPF C source with clang into `dir`.
-fn build_bpf(source: &Path, dir: &Path, name: &str) -> String {
-    let obj = dir.join(name);
-    let out = Command::new("clang")
-        .args(["-O2", "-target", "bpf", "-c"])
-        .arg(source)
-        .arg("-o")
-        .arg(&obj)
-        .output()
-        .expect("run clang (scripts/deps.sh installs it)");
-    assert!(
-        out.status.success(),
-        "clang -target bpf {} failed: {}",
-        source.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    obj.display().to_string()
-}
-
 fn build_bpf_text(dir: &Path, name: &str, c: &str) -> String {
     let src = dir.join(format!("{name}.c"));
     std::fs::write(&src, c).expect("write BPF source");
@@ -301,11 +274,7 @@ fn build_bpf_text(dir: &Path, name: &str, c: &str) -> String {
 #[test]
 fn filter_always_example_ebpf_object_judges_every_packet() {
     let dir = TempDir::new("filter_bpf_build");
-    let obj = build_bpf(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/overload-filter-bpf.c"),
-        dir.path(),
-        "example.o",
-    );
+    let obj = build_bpf(&example_bpf_source(), dir.path(), "example.o");
     // conf/overload-filter-bpf.c keeps TCP port 179 either way, ICMP and
     // ICMPv6 (IPv4 later fragments only if ICMP), and drops the rest.
     let mut cases = vec![

@@ -22,8 +22,6 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -443,28 +441,6 @@ fn flood_filter_rules_keep_control() {
     // bulk packet passed (the default drops).
     assert!(bgp.1 + icmp.1 + dflt.1 <= f.rx);
     assert!(dflt.1 <= f.bulk_in);
-}
-
-/// Builds `conf/overload-filter-bpf.c` (or `source`) with clang into `dir`.
-fn build_bpf(source: &Path, dir: &Path, name: &str) -> String {
-    let obj = dir.join(name);
-    let out = Command::new("clang")
-        .args(["-O2", "-target", "bpf", "-c"])
-        .arg(source)
-        .arg("-o")
-        .arg(&obj)
-        .output()
-        .expect("run clang (scripts/deps.sh installs it)");
-    assert!(
-        out.status.success(),
-        "clang -target bpf failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    obj.display().to_string()
-}
-
-fn example_bpf_source() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/overload-filter-bpf.c")
 }
 
 #[test]

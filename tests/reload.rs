@@ -244,7 +244,7 @@ fn sighup_loop_applies_valid_changes_rejects_the_rest_and_never_stops_forwarding
     let mut per_phase = [0u64; 3];
     let mut total = 0u64;
     for f in &tx {
-        let frames = read_pcap_ts(f);
+        let frames = common::pcapio::read_pcap_ts(f);
         let mut cur = 0;
         for (i, (_, fr)) in frames.iter().enumerate() {
             let m = mac_string(&dst_mac(fr));
@@ -557,7 +557,7 @@ fn wire_order(
 ) -> BTreeMap<u32, Vec<usize>> {
     let mut by_flow: BTreeMap<u32, Vec<(u32, Duration, usize)>> = BTreeMap::new();
     for (q, f) in tx.iter().enumerate() {
-        for (ts, fr) in read_pcap_ts(f) {
+        for (ts, fr) in common::pcapio::read_pcap_ts(f) {
             let (flow, seq) = tag(&fr).expect("a test frame");
             by_flow.entry(flow).or_default().push((seq, ts, q));
         }

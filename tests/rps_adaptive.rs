@@ -55,9 +55,6 @@ mod common;
 mod live;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -132,55 +129,6 @@ struct ModeSample {
     local: bool,
 }
 
-/// Polls `/status` every couple of milliseconds on its own thread and
-/// records worker 0's mode (a 20 ms probe spans several samples).
-struct ModeSampler {
-    stop: Arc<AtomicBool>,
-    samples: Arc<Mutex<Vec<ModeSample>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl ModeSampler {
-    fn start(addr: SocketAddr) -> ModeSampler {
-        let stop = Arc::new(AtomicBool::new(false));
-        let samples = Arc::new(Mutex::new(Vec::new()));
-        let (s, v) = (stop.clone(), samples.clone());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                if let Some(st) = get_status(addr) {
-                    let sample = ModeSample {
-                        local: st["workers"][0]["rps_local_mode"].as_bool() == Some(true),
-                    };
-                    v.lock().expect("samples").push(sample);
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        });
-        ModeSampler {
-            stop,
-            samples,
-            thread: Some(thread),
-        }
-    }
-
-    fn finish(mut self) -> Vec<ModeSample> {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        std::mem::take(&mut *self.samples.lock().expect("samples"))
-    }
-}
-
-impl Drop for ModeSampler {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 /// What a run left: the final report and the mode samples.
 struct Run {
     report: Value,
@@ -221,14 +169,17 @@ fn run_for(dir: &TempDir, config: &str, port: u16, secs: f64) -> Run {
     n.wait_for("the /status endpoint and the workers", |v| {
         v["workers"].as_array().is_some_and(|w| w.len() == 2)
     });
-    let sampler = ModeSampler::start(n.addr);
+    // Worker 0's mode every 2 ms (a 20 ms probe spans several samples).
+    let sampler = Sampler::start_with(n.addr, Duration::from_millis(2), |st| ModeSample {
+        local: st["workers"][0]["rps_local_mode"].as_bool() == Some(true),
+    });
     n.wait_within(
         Duration::from_secs(60),
         &format!("uptime_seconds >= {secs}"),
         |v| v["uptime_seconds"].as_f64().is_some_and(|up| up >= secs),
     );
     n.signal("TERM");
-    let samples = sampler.finish();
+    let samples = sampler.stop();
     let (output, stats) = n.finish(Duration::from_secs(60));
     let report = exited_ok(&output, stats);
     Run { report, samples }
@@ -410,7 +361,10 @@ fn order_run(name: &str, traffic: &Traffic, k: &Knobs) -> (Run, Evidence) {
     // net_pcap reads its file in order: the frames read are exactly the
     // first `rx` of the pcap, frame (flow at position i, seq s) being the
     // (s * nflows + i)-th.
-    let queues = [read_pcap_ts(&tx[0]), read_pcap_ts(&tx[1])];
+    let queues = [
+        common::pcapio::read_pcap_ts(&tx[0]),
+        common::pcapio::read_pcap_ts(&tx[1]),
+    ];
     assert_eq!(
         (queues[0].len() + queues[1].len()) as u64,
         tx_total,

@@ -898,3 +898,31 @@ pub fn assert_streams_split_by_queue(
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// eBPF objects
+
+/// Builds a BPF C source with `clang -target bpf` into `dir/name`; returns
+/// the object's path.
+pub fn build_bpf(source: &Path, dir: &Path, name: &str) -> String {
+    let obj = dir.join(name);
+    let out = Command::new("clang")
+        .args(["-O2", "-target", "bpf", "-c"])
+        .arg(source)
+        .arg("-o")
+        .arg(&obj)
+        .output()
+        .expect("run clang (scripts/deps.sh installs it)");
+    assert!(
+        out.status.success(),
+        "clang -target bpf {} failed: {}",
+        source.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    obj.display().to_string()
+}
+
+/// The example filter program shipped in `conf/`.
+pub fn example_bpf_source() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/overload-filter-bpf.c")
+}

@@ -24,6 +24,13 @@ pub fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
 /// Reads every frame of a pcap file. Fails the test if a frame was captured
 /// shorter than it was on the wire (napifwd's pcap port must not truncate).
 pub fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
+    read_pcap_ts(path).into_iter().map(|(_, f)| f).collect()
+}
+
+/// [`read_pcap`] with each frame's timestamp (net_pcap writes nanosecond
+/// pcaps stamped with the TSC-based clock at `tx_burst` time, the same clock
+/// for every queue, so timestamps of different queues' files compare).
+pub fn read_pcap_ts(path: &Path) -> Vec<(Duration, Vec<u8>)> {
     let file = File::open(path).unwrap_or_else(|e| {
         panic!(
             "open output pcap {}: {e} (did napifwd create its tx_pcap?)",
@@ -42,7 +49,7 @@ pub fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
             path.display(),
             out.len()
         );
-        out.push(p.data.into_owned());
+        out.push((p.timestamp, p.data.into_owned()));
     }
     out
 }

@@ -23,23 +23,6 @@ use serde_json::Value;
 use crate::common::packet::{mac, mac_str, Frame, Ipv4, Mac};
 use crate::common::{self, Output, Running, TempDir};
 
-/// Every drop reason napifwd reports (src/drop_reason.rs), `shutdown` included.
-pub const REASONS: [&str; 13] = [
-    "truncated",
-    "bad_header",
-    "bad_checksum",
-    "unsupported",
-    "ttl_exceeded",
-    "no_route",
-    "mtu_exceeded",
-    "backlog_full",
-    "flow_limit",
-    "overload",
-    "filter",
-    "tx_full",
-    "shutdown",
-];
-
 /// MAC of the source port.
 pub const SRC_MAC: &str = "02:00:00:00:00:0a";
 /// MAC of the output port.
@@ -236,30 +219,6 @@ pub fn mac_string(m: &Mac) -> String {
     mac_str(m)
 }
 
-/// Every frame of a pcap with its timestamp (net_pcap writes nanosecond
-/// pcaps stamped with the TSC-based clock at `tx_burst` time, the same clock
-/// for every queue, so timestamps of different queues' files compare).
-pub fn read_pcap_ts(path: &Path) -> Vec<(Duration, Vec<u8>)> {
-    use pcap_file::pcap::PcapReader;
-    let file = std::fs::File::open(path)
-        .unwrap_or_else(|e| panic!("open output pcap {}: {e}", path.display()));
-    let mut r = PcapReader::new(std::io::BufReader::new(file))
-        .unwrap_or_else(|e| panic!("{}: not a pcap file: {e}", path.display()));
-    let mut out = Vec::new();
-    while let Some(p) = r.next_packet() {
-        let p = p.unwrap_or_else(|e| panic!("{}: bad packet record: {e}", path.display()));
-        assert_eq!(
-            p.orig_len as usize,
-            p.data.len(),
-            "{}: frame {} captured truncated",
-            path.display(),
-            out.len()
-        );
-        out.push((p.timestamp, p.data.into_owned()));
-    }
-    out
-}
-
 // ---------------------------------------------------------------------------
 // HTTP
 
@@ -337,7 +296,7 @@ fn reasons(v: &Value, pointer: &str) -> BTreeMap<String, u64> {
     obj.iter()
         .map(|(k, n)| {
             assert!(
-                REASONS.contains(&k.as_str()),
+                common::DROP_REASONS.contains(&k.as_str()),
                 "unknown drop reason {k:?} at {pointer}"
             );
             (k.clone(), n.as_u64().expect("a count"))
@@ -621,30 +580,42 @@ pub struct Sample {
 }
 
 /// Samples `/status` every few milliseconds on a thread of its own, so a
-/// test can check afterwards that the counters never stood still for long.
+/// test can check afterwards what the counters did (by default: that they
+/// never stood still for long).
 #[derive(Debug)]
-pub struct Sampler {
+pub struct Sampler<T = Sample> {
     stop: Arc<AtomicBool>,
-    samples: Arc<Mutex<Vec<Sample>>>,
+    samples: Arc<Mutex<Vec<T>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Sampler {
-    pub fn start(addr: SocketAddr) -> Sampler {
+impl Sampler<Sample> {
+    /// Records rx and tx totals every 5 ms.
+    pub fn start(addr: SocketAddr) -> Sampler<Sample> {
+        Sampler::start_with(addr, Duration::from_millis(5), |st| Sample {
+            at: Instant::now(),
+            rx: u(st, "/totals/rx_packets"),
+            tx: u(st, "/totals/tx_packets"),
+        })
+    }
+}
+
+impl<T: Send + 'static> Sampler<T> {
+    /// Records `sample(status)` every `period`.
+    pub fn start_with(
+        addr: SocketAddr,
+        period: Duration,
+        sample: impl Fn(&Value) -> T + Send + 'static,
+    ) -> Sampler<T> {
         let stop = Arc::new(AtomicBool::new(false));
         let samples = Arc::new(Mutex::new(Vec::new()));
         let (s, v) = (stop.clone(), samples.clone());
         let thread = std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
                 if let Some(st) = get_status(addr) {
-                    let sample = Sample {
-                        at: Instant::now(),
-                        rx: u(&st, "/totals/rx_packets"),
-                        tx: u(&st, "/totals/tx_packets"),
-                    };
-                    v.lock().expect("samples").push(sample);
+                    v.lock().expect("samples").push(sample(&st));
                 }
-                std::thread::sleep(Duration::from_millis(5));
+                std::thread::sleep(period);
             }
         });
         Sampler {
@@ -653,23 +624,26 @@ impl Sampler {
             thread: Some(thread),
         }
     }
+}
 
+impl<T> Sampler<T> {
     /// Stops sampling and returns the samples in time order.
-    pub fn stop(mut self) -> Vec<Sample> {
+    pub fn stop(mut self) -> Vec<T> {
+        self.halt();
+        std::mem::take(&mut *self.samples.lock().expect("samples"))
+    }
+
+    fn halt(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        std::mem::take(&mut *self.samples.lock().expect("samples"))
     }
 }
 
-impl Drop for Sampler {
+impl<T> Drop for Sampler<T> {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.halt();
     }
 }
 

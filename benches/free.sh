@@ -178,6 +178,18 @@ cleanup() {
 
 report() { "$PYTHON" "$SCRIPT_DIR/free_report.py" "$@"; }
 
+# Stops the running napifwd with SIGTERM and waits up to 60 s; EXIT_RC is
+# then its exit status. Returns 1 (after fail_run) when it did not stop.
+stop_current() { # NAME RUN LOG
+	kill -TERM "$CUR_PID" 2>/dev/null || true
+	if ! wait_exit "$CUR_PID" 60; then
+		fail_run "$1" "$2" "$3" "napifwd did not stop within 60 s of SIGTERM"
+		return 1
+	fi
+	CUR_PID=""
+	remove_dpdk_runtime
+}
+
 fail_run() { # MODE RUN LOG MESSAGE
 	FAILED=1
 	{
@@ -300,14 +312,8 @@ run_one() { # MODE RUN ATTEMPT
 		fail_run "$mode" "$run" "$out" "no /status at the end of the window"
 		return 0
 	fi
-	kill -TERM "$CUR_PID" 2>/dev/null || true
-	if ! wait_exit "$CUR_PID" 60; then
-		fail_run "$mode" "$run" "$out" "napifwd did not stop within 60 s of SIGTERM"
-		return 0
-	fi
+	stop_current "$mode" "$run" "$out" || return 0
 	rc=$EXIT_RC
-	CUR_PID=""
-	remove_dpdk_runtime
 	if [[ $rc -ne 0 ]]; then
 		# The window's numbers stand (they come from the live samples); the
 		# exit status says the stop did not account for everything.
@@ -396,14 +402,8 @@ run_reload_method() {
 			esac
 		done
 	done
-	kill -TERM "$CUR_PID" 2>/dev/null || true
-	if ! wait_exit "$CUR_PID" 60; then
-		fail_run reload "$RUNS" "$out" "napifwd did not stop within 60 s of SIGTERM"
-		return 0
-	fi
+	stop_current reload "$RUNS" "$out" || return 0
 	rc=$EXIT_RC
-	CUR_PID=""
-	remove_dpdk_runtime
 	if [[ $rc -ne 0 ]]; then
 		FAILED=1
 		warn "napifwd exited with status $rc: $(grep -m1 -E 'error|leak' "$out" || true)"

@@ -59,6 +59,22 @@ fn config(dir: &TempDir, input: &std::path::Path, mode: &str, extra: &str) -> St
     t
 }
 
+/// The live tests' config: the mix replayed forever into a null sink,
+/// everything steered from worker 0 to worker 1 (lcore 2), the given
+/// `[free]` section, `cost` synthetic cycles per packet, metrics on `port`.
+fn live_config(input: &std::path::Path, port: u16, free_section: &str, cost: u64) -> String {
+    let mut t = eal_two_cpus(1024);
+    t += &pcap_source(0, "src", input, true);
+    t += &null_sink(1, "sink");
+    t += &workers(&[1, 2], None);
+    t += &rps(&[2], 1000);
+    t += &l3_route("sink", NEXT_HOP);
+    t += free_section;
+    t += &bench(cost);
+    t += &metrics(port);
+    t
+}
+
 /// Replays the mix with `free.mode = mode` and checks everything but the
 /// mode-specific counters, which it returns in the report.
 fn replay_mix(mode: &str) -> serde_json::Value {
@@ -248,18 +264,8 @@ fn owner_ring_flushes_by_age_and_free_mode_switches_live() {
     let in_path = dir.join("in.pcap");
     common::pcapio::write_pcap(&in_path, &input);
     let port = free_port();
-    let body = |mode: &str| {
-        let mut t = eal_two_cpus(1024);
-        t += &pcap_source(0, "src", &in_path, true);
-        t += &null_sink(1, "sink");
-        t += &workers(&[1, 2], None);
-        t += &rps(&[2], 1000);
-        t += &l3_route("sink", NEXT_HOP);
-        t += &free(mode, DEFER_MAX as u32, 1000);
-        t += &bench(10_000);
-        t += &metrics(port);
-        t
-    };
+    let body =
+        |mode: &str| live_config(&in_path, port, &free(mode, DEFER_MAX as u32, 1000), 10_000);
     let _g = dpdk_lock();
     let mut n = Instance::start(&dir, &body("owner"), port, &[]);
 
@@ -342,15 +348,7 @@ fn live_in_flight_does_not_count_dropped_mbufs_waiting_in_a_defer_ring() {
     let in_path = dir.join("in.pcap");
     common::pcapio::write_pcap(&in_path, &input);
     let port = free_port();
-    let mut t = eal_two_cpus(1024);
-    t += &pcap_source(0, "src", &in_path, true);
-    t += &null_sink(1, "sink");
-    t += &workers(&[1, 2], None);
-    t += &rps(&[2], 1000);
-    t += &l3_route("sink", NEXT_HOP);
-    t += &free("owner", 2048, 10_000_000);
-    t += &bench(50_000);
-    t += &metrics(port);
+    let t = live_config(&in_path, port, &free("owner", 2048, 10_000_000), 50_000);
     let _g = dpdk_lock();
     let mut n = Instance::start(&dir, &t, port, &[]);
     let v = n.wait_for("500 mbufs waiting in worker 0's defer ring", |v| {

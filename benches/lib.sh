@@ -208,6 +208,44 @@ kill_current() {
 	CUR_PID=""
 }
 
+# Hugepages for a benchmark run with --hugepages: a hugetlbfs mount and
+# enough free 2 MiB pages for MB megabytes of EAL memory (napifwd then runs
+# with --in-memory, so no hugepage file outlives a run). What this changes
+# is undone by release_hugepages (call it from the EXIT trap).
+HUGE_MOUNTED="" HUGE_OLD_NR=""
+reserve_hugepages() { # MB
+	local mb=$1 size need free total
+	size=$(awk '/^Hugepagesize:/ {print $2}' /proc/meminfo)
+	[[ $size == 2048 ]] || die "--hugepages: the default hugepage size is ${size:-unknown} kB; only 2048 kB is supported"
+	if ! awk '$3 == "hugetlbfs" {found = 1} END {exit !found}' /proc/mounts; then
+		mkdir -p /dev/hugepages
+		mount -t hugetlbfs nodev /dev/hugepages || die "--hugepages: cannot mount hugetlbfs on /dev/hugepages"
+		HUGE_MOUNTED=/dev/hugepages
+	fi
+	# the EAL memory, plus 64 pages for what EAL maps beside it
+	need=$(((mb + 1) / 2 + 64))
+	free=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
+	if ((free < need)); then
+		total=$(</proc/sys/vm/nr_hugepages)
+		HUGE_OLD_NR=$total
+		echo $((total + need - free)) >/proc/sys/vm/nr_hugepages ||
+			die "--hugepages: cannot raise vm.nr_hugepages"
+		free=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
+		((free >= need)) || die "--hugepages: needed $need free 2 MiB pages, the kernel has $free (memory too fragmented?)"
+	fi
+	log "hugepages: $free free 2 MiB pages (need $need)${HUGE_OLD_NR:+, vm.nr_hugepages raised from $HUGE_OLD_NR}${HUGE_MOUNTED:+, hugetlbfs mounted on $HUGE_MOUNTED}"
+}
+
+release_hugepages() {
+	if [[ -n $HUGE_OLD_NR ]]; then
+		echo "$HUGE_OLD_NR" >/proc/sys/vm/nr_hugepages || warn "could not restore vm.nr_hugepages to $HUGE_OLD_NR"
+	fi
+	if [[ -n $HUGE_MOUNTED ]]; then
+		umount "$HUGE_MOUNTED" || warn "could not unmount $HUGE_MOUNTED"
+	fi
+	HUGE_OLD_NR="" HUGE_MOUNTED=""
+}
+
 # The EAL runtime directory of the program that just ran (--no-shconf and a
 # file prefix still create one, for the telemetry socket): remove it.
 remove_dpdk_runtime() {

@@ -55,6 +55,7 @@ OUT_DIR=""
 PCAP=""
 JSON_OUT=""
 MEMORY_MB=1024
+HUGEPAGES=0
 MAX_BACKLOG=1000
 RPS_HASH=auto
 FREE_MODE="batch"
@@ -111,7 +112,10 @@ Options:
       --frame-size BYTES  frame size on the wire, FCS included (default 64)
       --family 4|6|mixed  IP version of the generated flows (default $FAMILY)
       --pcap FILE         use this pcap instead of generating one
-      --memory-mb MB      EAL memory, --no-huge (default $MEMORY_MB)
+      --memory-mb MB      EAL memory (default $MEMORY_MB)
+      --hugepages         EAL memory in 2 MiB hugepages (as napifwd runs in production)
+                          instead of --no-huge: mounts hugetlbfs and raises vm.nr_hugepages
+                          when needed, and undoes both at exit
       --startup-timeout S give up on a run that has not ended S s after --duration (default $STARTUP_TIMEOUT)
       --min-cpu PCT       a run is disturbed when a worker thread had its CPU less than PCT % of
                           the time (/proc schedstat; default $MIN_CPU); medians use undisturbed
@@ -161,6 +165,7 @@ parse_args() {
 		--family) need_value "$@"; FAMILY=$2; shift ;;
 		--pcap) need_value "$@"; PCAP=$2; shift ;;
 		--memory-mb) need_value "$@"; MEMORY_MB=$2; shift ;;
+		--hugepages) HUGEPAGES=1 ;;
 		--startup-timeout) need_value "$@"; STARTUP_TIMEOUT=$2; shift ;;
 		--nice) need_value "$@"; NICE=$2; shift ;;
 		--min-cpu) need_value "$@"; MIN_CPU=$2; shift ;;
@@ -239,6 +244,7 @@ cleanup() {
 	fi
 	kill_current
 	remove_dpdk_runtime
+	release_hugepages
 	exit "$rc"
 }
 
@@ -289,6 +295,8 @@ render_config() { # NAME OUT
 		-e "s|@FILE_PREFIX@|$CUR_PREFIX|g" \
 		-e "s|@EAL_LCORES@|$EAL_LCORES|g" \
 		-e "s|@MEMORY_MB@|$MEMORY_MB|g" \
+		-e "s|@NO_HUGE@|$([[ $HUGEPAGES -eq 1 ]] && echo false || echo true)|g" \
+		-e "s|@IN_MEMORY@|$([[ $HUGEPAGES -eq 1 ]] && echo true || echo false)|g" \
 		-e "s|@WORKER_LCORES@|$SC_WORKERS|g" \
 		-e "s|@RX_LCORE@|$RX_LCORE|g" \
 		-e "s|@RPS_ENABLED@|$SC_RPS|g" \
@@ -359,6 +367,11 @@ run_attempt() { # NAME RUN ATTEMPT
 		return 1
 	fi
 	rm -f "$stats" "$base.sched"[01]
+	# the floor at this moment: a VM's vCPUs change host cores (and the
+	# round trip with them) from one minute to the next
+	local line_rt rt_arg=()
+	line_rt=$(line_round_trip 200000)
+	[[ ! $line_rt =~ ^[0-9]+$ ]] || rt_arg=(--line-rt "$line_rt")
 	local nice=()
 	[[ $NICE -eq 0 ]] || nice=(nice -n "$NICE")
 	start_bg "$out" /dev/null "${nice[@]}" "$NAPIFWD_BIN" run --config "$cfg" \
@@ -382,7 +395,8 @@ run_attempt() { # NAME RUN ATTEMPT
 	rc=0
 	report record "$name" --run "$run" --attempt "$attempt" --status ok --stats "$stats" --log "$out" \
 		--sched "$base.sched0" --sched "$base.sched1" --min-cpu "$MIN_CPU" \
-		--kind "$SC_KIND" --cost "$SC_COST" --fast-path "$SC_FASTPATH" || rc=$?
+		--kind "$SC_KIND" --cost "$SC_COST" --fast-path "$SC_FASTPATH" \
+		"${rt_arg[@]}" || rc=$?
 	case $rc in
 	0 | 10) return "$rc" ;;
 	*)
@@ -421,9 +435,10 @@ cpu_of_lcore() { # MAP LCORE
 # The cross-core floor: one cache line's round trip between the two
 # workers' CPUs (benches/line_pingpong.c), in TSC cycles; "n/a" when it
 # cannot be measured (no C compiler, one CPU, unusual lcore map). Taken
-# before and after the runs: on a VM it can change several times over
-# from one hour to the next.
-line_round_trip() {
+# before and after all runs (10^6 round trips) and before each run (2x10^5,
+# recorded with it): on a VM it changes several times over from one minute
+# to the next, as the host moves the vCPUs.
+line_round_trip() { # [ROUND_TRIPS]
 	local a b out
 	a=$(cpu_of_lcore "$EAL_LCORES" "$RX_LCORE")
 	b=$(cpu_of_lcore "$EAL_LCORES" "$OTHER_LCORE")
@@ -431,11 +446,12 @@ line_round_trip() {
 		echo n/a
 		return
 	fi
-	if ! cc -O2 -pthread "$SCRIPT_DIR/line_pingpong.c" -o "$BENCH_DIR/line_pingpong" 2>/dev/null; then
+	if [[ ! -x $BENCH_DIR/line_pingpong || $SCRIPT_DIR/line_pingpong.c -nt $BENCH_DIR/line_pingpong ]] &&
+		! cc -O2 -pthread "$SCRIPT_DIR/line_pingpong.c" -o "$BENCH_DIR/line_pingpong" 2>/dev/null; then
 		echo n/a
 		return
 	fi
-	out=$(timeout 60 "$BENCH_DIR/line_pingpong" "$a" "$b" 1000000 2>/dev/null) || {
+	out=$(timeout 60 "$BENCH_DIR/line_pingpong" "$a" "$b" "${1:-1000000}" 2>/dev/null) || {
 		echo n/a
 		return
 	}
@@ -461,6 +477,7 @@ main() {
 	trap 'exit 143' TERM
 
 	make_pcap
+	[[ $HUGEPAGES -eq 0 ]] || reserve_hugepages "$MEMORY_MB"
 
 	local loadavg cpu version burst round_trip
 	loadavg=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -487,7 +504,7 @@ main() {
 	round_trip="before $round_trip, after $(line_round_trip)"
 	local report_args=(--meta "command=$COMMAND_LINE"
 		--meta "traffic=$TRAFFIC" --meta "duration_s=$DURATION" --meta "runs=$RUNS"
-		--meta "eal_lcores=$EAL_LCORES" --meta "max_backlog=$MAX_BACKLOG" --meta "rps_hash=$RPS_HASH" --meta "free_mode=$FREE_MODE"
+		--meta "eal_lcores=$EAL_LCORES" --meta "memory=$MEMORY_MB MB, $([[ $HUGEPAGES -eq 1 ]] && echo "2 MiB hugepages" || echo "--no-huge (4 KiB pages)")" --meta "max_backlog=$MAX_BACKLOG" --meta "rps_hash=$RPS_HASH" --meta "free_mode=$FREE_MODE"
 		--meta "burst=${burst:-?}" --meta "line_round_trip_cycles=$round_trip" --meta "cpus=$(nproc)" --meta "nice=$NICE" --meta "min_cpu=$MIN_CPU" --meta "retries=$RETRIES"
 		--meta "host=$(hostname) $(uname -r)" --meta "cpu=$cpu"
 		--meta "loadavg=$loadavg (before) $(cut -d' ' -f1-3 /proc/loadavg) (after)"

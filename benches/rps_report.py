@@ -279,7 +279,7 @@ def record(args: argparse.Namespace) -> int:
     """Appends the run's record; returns 10 when the run was disturbed (a
     worker had its CPU less than --min-cpu percent of the time), else 0."""
     rec = {"name": args.name, "run": args.run, "attempt": getattr(args, "attempt", 1),
-           "status": args.status, "log": args.log}
+           "status": args.status, "log": args.log, "line_rt_cycles": getattr(args, "line_rt", None)}
     if args.status != "ok":
         rec["note"] = args.note
         append(args.results, rec)
@@ -334,7 +334,8 @@ def record(args: argparse.Namespace) -> int:
         extra = f", raw {fmt(rec['raw_per_packet'], '.1f')} fair {fmt(rec['fair_per_packet'], '.1f')} c/p"
     print(
         f"{rec['name']}: {rec['mpps']:.3f} Mpps, busy {fmt(rec['busy_per_packet'], '.1f')} c/p{extra}, "
-        f"dropped {rec.get('dropped')} of {rec.get('rx')} ({fmt(rec['drop_share'] and rec['drop_share'] * 100, '.2f')} %)"
+        f"dropped {rec.get('dropped')} of {rec.get('rx')} ({fmt(rec['drop_share'] and rec['drop_share'] * 100, '.2f')} %), "
+        f"line round trip before the run {fmt(rec['line_rt_cycles'], 'd', 'n/a')} c"
         + (f"; DISTURBED: a worker had its CPU {rec['min_cpu_share'] * 100:.0f} % of the time" if rec["disturbed"] else ""),
         file=sys.stderr,
     )
@@ -435,7 +436,7 @@ def report(args: argparse.Namespace) -> int:
 
     p("")
     p("napifwd RPS benchmark: L3 forwarding, net_pcap infinite_rx source -> net_null sink")
-    for key in ("command", "traffic", "duration_s", "runs", "eal_lcores", "max_backlog", "rps_hash", "free_mode",
+    for key in ("command", "traffic", "duration_s", "runs", "eal_lcores", "memory", "max_backlog", "rps_hash", "free_mode",
                 "burst", "host", "cpu", "napifwd", "loadavg"):
         if key in meta:
             p(f"  {key:<11} {meta[key]}")
@@ -448,7 +449,7 @@ def report(args: argparse.Namespace) -> int:
     scen_json = {}
     p("")
     hdr = (f"{'scenario':<14} {'runs':>5} {'Mpps':>7} {'min-max':>11} {'busy c/p':>9} {'core c/p':>9} "
-           f"{'sink/rx':>8} {'drop %':>7}  per worker (lcore: busy %, share of forwarding, backlog high water, cpu %)")
+           f"{'sink/rx':>8} {'drop %':>7} {'line rt':>9}  per worker (lcore: busy %, share of forwarding, backlog high water, cpu %)")
     p(hdr)
     p("-" * len(hdr))
     for name in sc.names:
@@ -480,7 +481,8 @@ def report(args: argparse.Namespace) -> int:
         used = f"{len(ok)}/{n_ok}" + ("*" if n_clean == 0 and any(x.get("disturbed") for x in ok) else "")
         p(f"{name:<14} {used:>5} {mpps:>7.3f} {spread(sc.values(name, 'mpps'), '.2f'):>11} "
           f"{fmt(sc.median(name, 'busy_per_packet'), '9.1f'):>9} {fmt(core_cp, '9.1f'):>9} "
-          f"{fmt(div(fwd, rx), '8.4f'):>8} {fmt(med([r['drop_share'] for r in ok]) * 100, '7.2f'):>7}  {note}")
+          f"{fmt(div(fwd, rx), '8.4f'):>8} {fmt(med([r['drop_share'] for r in ok]) * 100, '7.2f'):>7} "
+          f"{'/'.join(fmt(r.get('line_rt_cycles'), 'd', '?') for r in ok):>9}  {note}")
         drops = {}
         for r in ok:
             for k, v in (r.get("dropped_by_reason") or {}).items():
@@ -501,6 +503,7 @@ def report(args: argparse.Namespace) -> int:
             "busy_cycles_per_packet_runs": sc.values(name, "busy_per_packet"),
             "core_cycles_per_packet": core_cp,
             "sink_share": div(fwd, rx),
+            "line_rt_cycles_runs": [r.get("line_rt_cycles") for r in ok],
             "dropped_by_reason_all_runs": drops,
             "workers": wjson,
             "latency_us": [r.get("latency") for r in ok],
@@ -509,6 +512,8 @@ def report(args: argparse.Namespace) -> int:
     p("")
     p("busy c/p = busy TSC cycles of all workers / packets out of the sink; core c/p = TSC Hz x workers / pps;")
     p("sink/rx = packets out / packets received; busy % = busy / (busy + idle) cycles of that worker;")
+    p("line rt = one cache line's round trip between the workers' CPUs just before each counted run (TSC cycles;")
+    p("a VM's vCPUs move between host cores: ~180 and ~900 are both seen here, and the RPS figures follow it);")
     p("hw = backlog high water; cpu % = share of the run its thread was on its CPU (/proc schedstat);")
     p(f"runs = runs counted / runs that worked: a run where a worker had its CPU less than {args.min_cpu} % of the time")
     p("is disturbed and left out when the scenario has undisturbed runs; * = only disturbed runs, all counted.")
@@ -725,7 +730,7 @@ def selftest(_args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         res = f"{tmp}/r.jsonl"
 
-        def add(name, kind, cost, st, run=1, cpu=None):
+        def add(name, kind, cost, st, run=1, cpu=None, line_rt=None):
             path = f"{tmp}/{name}.{run}.json"
             Path(path).write_text(json.dumps(st))
             sched = []
@@ -738,7 +743,7 @@ def selftest(_args: argparse.Namespace) -> int:
                     Path(sched[-1]).write_text("\n".join(lines) + "\n")
             return record(argparse.Namespace(name=name, run=run, status="ok", log="", note="", stats=path,
                                              kind=kind, cost=cost, fast_path="true", results=res, sched=sched,
-                                             attempt=1, min_cpu=95.0))
+                                             attempt=1, min_cpu=95.0, line_rt=line_rt))
 
         # single: 1e6 packets, 100e6 busy cycles -> 100 c/p; 0.1 Mpps over 10 s.
         add("rtc-c0", "rtc", 0, stats([w(1, rx=10**6, tx=10**6, processed=10**6, busy=100 * 10**6)], 10**6, 10**6),
@@ -747,7 +752,7 @@ def selftest(_args: argparse.Namespace) -> int:
         # forwarder sent 1e6 with 90e6 busy -> 90 c/p. raw = 150e6/1e6 = 150; fair = 120.
         add("steer-c0", "steer", 0, stats(
             [w(1, rx=2 * 10**6, busy=60 * 10**6), w(2, tx=10**6, processed=10**6, busy=90 * 10**6, idle=10 * 10**6)],
-            10**6, 2 * 10**6, {"backlog_full": 10**6}), cpu={0: 0.5, 1: 1.0})
+            10**6, 2 * 10**6, {"backlog_full": 10**6}), cpu={0: 0.5, 1: 1.0}, line_rt=183)
         # one worker with RPS to itself: 110 c/p; through its own ring: 125 c/p.
         add("rps1-c0", "rps1", 0, stats([w(1, rx=10**6, tx=10**6, processed=10**6, busy=110 * 10**6)], 10**6, 10**6))
         add("rps1-nofp-c0", "rps1-nofp", 0, stats([w(1, rx=10**6, tx=10**6, processed=10**6, busy=125 * 10**6)], 10**6, 10**6))
@@ -763,6 +768,7 @@ def selftest(_args: argparse.Namespace) -> int:
         recs = [json.loads(x) for x in Path(res).read_text().splitlines()]
         by = {r["name"]: r for r in recs}
         assert by["rtc-c0"]["busy_per_packet"] == 100.0
+        assert by["steer-c0"]["line_rt_cycles"] == 183 and by["rtc-c0"]["line_rt_cycles"] is None
         assert abs(by["rtc-c0"]["mpps"] - 0.1) < 1e-12
         s = by["steer-c0"]
         assert s["raw_per_packet"] == 150.0, s
@@ -795,6 +801,9 @@ def selftest(_args: argparse.Namespace) -> int:
         doc = json.loads(Path(rj).read_text())
         assert abs(doc["overhead"]["oncpu_estimate"]["overhead_fair"] - 25.0) < 1e-9, doc["overhead"]
         assert "WARNING: 2 of 7 runs were disturbed" in text.getvalue(), text.getvalue()
+        steer_line = next(x for x in text.getvalue().splitlines() if x.startswith("steer-c0 "))
+        assert " 183  w1:" in steer_line, steer_line
+        assert doc["scenarios"]["steer-c0"]["line_rt_cycles_runs"] == [183], doc["scenarios"]["steer-c0"]
         # A later attempt replaces an earlier one; undisturbed runs win over disturbed ones.
         recs = [{"name": "x-c0", "run": 1, "status": "ok", "disturbed": True, "v": 1},
                 {"name": "x-c0", "run": 1, "status": "ok", "disturbed": True, "v": 2},
@@ -833,6 +842,7 @@ def main(argv: list[str]) -> int:
     sp.add_argument("--fast-path", choices=("true", "false"), default="true")
     sp.add_argument("--sched", action="append", default=[], help="scheduler samples (rps.sh sched_sample), in time order")
     sp.add_argument("--attempt", type=int, default=1)
+    sp.add_argument("--line-rt", type=int, help="cache line round trip between the workers' CPUs before the run (TSC cycles)")
     sp.add_argument("--min-cpu", type=float, default=DEFAULT_MIN_CPU, help="percent; below it the run is disturbed (exit 10)")
     sp.set_defaults(fn=record)
     sp = sub.add_parser("report", help="the tables (and --json)")

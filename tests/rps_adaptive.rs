@@ -1,8 +1,9 @@
 //! Adaptive RPS (`rps.adaptive`) end to end: two workers, worker 0
 //! (lcore 1, CPU 0 with the main lcore) polls the only RX queue and decides
-//! every 200 ms whether to steer (normal RPS over the map of both workers)
-//! or to forward everything itself ("local"), after a 20 ms probe of the
-//! other mode; worker 1 (lcore 2, CPU 1) only serves its backlog.
+//! every 200 ms (up to 3.2 s while probes keep losing) whether to steer
+//! (normal RPS over the map of both workers) or to forward everything
+//! itself ("local"), after a 20 ms probe of the other mode; worker 1
+//! (lcore 2, CPU 1) only serves its backlog.
 //!
 //! What must hold:
 //! - per-flow order and exactly-once across mode changes: a finite pcap of

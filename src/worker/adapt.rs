@@ -12,7 +12,13 @@
 //! (steer, or local = everything inline) for an epoch, then probes the other
 //! mode for a short window, and keeps the mode under which all workers
 //! together processed more packets per second (with a margin in favour of
-//! the current one, so noise does not flip it).
+//! the current one, so noise does not flip it). Each probe that loses
+//! doubles the next epoch, up to [`MAX_EPOCH_US`]; a probe that wins
+//! resets it. A probe costs a short stretch in the worse mode (and, towards
+//! local, a pause of RX while peers drain), so where one mode keeps
+//! winning, probing less often is what brings adaptive RPS close to that
+//! mode's own throughput (like TCP's retransmission backoff, it is cheap to
+//! find out again later).
 //!
 //! Switching keeps per-flow order:
 //! - local -> steer: this worker's TX buffers are flushed first, so nothing
@@ -26,8 +32,10 @@
 
 use super::Io;
 
-/// Length of a run in the current mode between probes.
+/// Length of a run in the current mode between probes, after a switch.
 const EPOCH_US: u64 = 200_000;
+/// The longest run between probes, reached after probes keep losing.
+pub(super) const MAX_EPOCH_US: u64 = 16 * EPOCH_US;
 /// Length of a probe of the other mode.
 const PROBE_US: u64 = 20_000;
 /// The probed mode must beat the current one by this factor to be kept.
@@ -70,7 +78,10 @@ enum After {
 pub(super) struct Adaptive {
     pub(super) mode: Mode,
     phase: Phase,
+    /// Current run length between probes (TSC), from `base_epoch` to `max_epoch`.
     epoch: u64,
+    base_epoch: u64,
+    max_epoch: u64,
     probe: u64,
     drain_timeout: u64,
     since: u64,
@@ -88,6 +99,8 @@ impl Adaptive {
                 until: now + us(EPOCH_US),
             },
             epoch: us(EPOCH_US),
+            base_epoch: us(EPOCH_US),
+            max_epoch: us(MAX_EPOCH_US),
             probe: us(PROBE_US),
             drain_timeout: us(DRAIN_TIMEOUT_US),
             since: now,
@@ -100,6 +113,17 @@ impl Adaptive {
     #[inline(always)]
     pub(super) fn holds_rx(&self) -> bool {
         matches!(self.phase, Phase::Draining { .. })
+    }
+}
+
+/// The run length after a probe: back to `base` when the probed mode won
+/// (the situation changed: look again soon), doubled up to `max` when it
+/// lost.
+fn next_epoch(current: u64, base: u64, max: u64, probe_won: bool) -> u64 {
+    if probe_won {
+        base
+    } else {
+        current.saturating_mul(2).clamp(base, max.max(base))
     }
 }
 
@@ -136,6 +160,9 @@ impl Io {
                 let rate = self.rate_since(now);
                 let keep = rate > baseline * MARGIN;
                 let probed = self.adaptive.as_ref().map_or(Mode::Steer, |a| a.mode);
+                if let Some(a) = self.adaptive.as_mut() {
+                    a.epoch = next_epoch(a.epoch, a.base_epoch, a.max_epoch, keep);
+                }
                 if keep {
                     self.counters.rps_mode_switches.add(1);
                     self.set_phase(Phase::Run {
@@ -297,5 +324,29 @@ impl Io {
     #[inline(always)]
     pub(super) fn adaptive_holds_rx(&self) -> bool {
         self.adaptive.as_ref().is_some_and(Adaptive::holds_rx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lost_probes_double_the_epoch_up_to_the_cap_and_a_win_resets_it() {
+        let (base, max) = (EPOCH_US, MAX_EPOCH_US);
+        let mut e = base;
+        let mut seen = vec![e];
+        for _ in 0..6 {
+            e = next_epoch(e, base, max, false);
+            seen.push(e);
+        }
+        assert_eq!(
+            seen,
+            [200_000, 400_000, 800_000, 1_600_000, 3_200_000, 3_200_000, 3_200_000]
+        );
+        assert_eq!(next_epoch(e, base, max, true), base);
+        // Never below the base, even from a smaller or zero current value.
+        assert_eq!(next_epoch(0, base, max, false), base);
+        assert_eq!(next_epoch(u64::MAX, base, max, false), max);
     }
 }

@@ -17,8 +17,8 @@
 //! resets it. A probe costs a short stretch in the worse mode (and, towards
 //! local, a pause of RX while peers drain), so where one mode keeps
 //! winning, probing less often is what brings adaptive RPS close to that
-//! mode's own throughput (like TCP's retransmission backoff, it is cheap to
-//! find out again later).
+//! mode's own throughput; a change of traffic is still noticed within
+//! [`MAX_EPOCH_US`].
 //!
 //! Switching keeps per-flow order:
 //! - local -> steer: this worker's TX buffers are flushed first, so nothing
@@ -35,7 +35,7 @@ use super::Io;
 /// Length of a run in the current mode between probes, after a switch.
 const EPOCH_US: u64 = 200_000;
 /// The longest run between probes, reached after probes keep losing.
-pub(super) const MAX_EPOCH_US: u64 = 16 * EPOCH_US;
+const MAX_EPOCH_US: u64 = 16 * EPOCH_US;
 /// Length of a probe of the other mode.
 const PROBE_US: u64 = 20_000;
 /// The probed mode must beat the current one by this factor to be kept.

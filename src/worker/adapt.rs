@@ -93,13 +93,14 @@ pub(super) struct Adaptive {
 impl Adaptive {
     pub(super) fn new(tsc_hz: u64, now: u64, workers: usize) -> Adaptive {
         let us = |u: u64| u.saturating_mul(tsc_hz) / 1_000_000;
+        let base_epoch = us(EPOCH_US);
         Adaptive {
             mode: Mode::Steer,
             phase: Phase::Run {
-                until: now + us(EPOCH_US),
+                until: now + base_epoch,
             },
-            epoch: us(EPOCH_US),
-            base_epoch: us(EPOCH_US),
+            epoch: base_epoch,
+            base_epoch,
             max_epoch: us(MAX_EPOCH_US),
             probe: us(PROBE_US),
             drain_timeout: us(DRAIN_TIMEOUT_US),

@@ -21,11 +21,13 @@
 #                 keeps a quarter of the flows, since it also does all the RX
 #   rps2a-cN      as rps2-cN with rps.adaptive = true: lcore 1 probes forwarding
 #                 everything itself and keeps whichever mode is faster
+#   rps2b-cN      as rps2a-cN with rps.balance = true as well: lcore 1 also moves
+#                 flows between itself and lcore 2 until both are busy
 #   rps2-nofp-cN  as rps2-cN with the local fast path off: lcore 1's own share
 #                 goes through its own backlog too
 # Parts: (a) overhead: rtc-c0 vs steer-c0, with rps1-c0 and rps1-nofp-c0 to
 # split the difference into hashing, ring and second-core costs; (b) scaling: rtc-cN vs rps2-cN,
-# rps2w-cN, rps2a-cN and steer-cN for each --costs N; (c) latency: rps2-cN vs rps2-nofp-cN (N = --latency-cost).
+# rps2w-cN, rps2a-cN, rps2b-cN and steer-cN for each --costs N; (c) latency: rps2-cN vs rps2-nofp-cN (N = --latency-cost).
 set -euo pipefail
 export LC_ALL=C
 
@@ -38,7 +40,7 @@ readonly LOG_TAG=rps
 readonly BENCH_DIR="$REPO/target/bench"
 readonly APT_PACKAGES=(python3 coreutils util-linux)
 readonly MAIN_LCORE=0 RX_LCORE=1 OTHER_LCORE=2
-readonly SCENARIO_RE='^(rtc|rps1|rps1-nofp|steer|rps2|rps2w|rps2a|rps2-nofp)-c([0-9]+)$'
+readonly SCENARIO_RE='^(rtc|rps1|rps1-nofp|steer|rps2|rps2w|rps2a|rps2b|rps2-nofp)-c([0-9]+)$'
 
 COMMAND_LINE=$0
 [[ $# -eq 0 ]] || COMMAND_LINE+=$(printf ' %q' "$@")
@@ -98,7 +100,7 @@ Options:
       --latency-cost N    per-packet cycles for (c) (default $LATENCY_COST)
       --scenarios LIST    run exactly these scenarios instead of --parts, e.g. rtc-c0,steer-c0
                           (names: rtc-cN, rps1-cN, rps1-nofp-cN, steer-cN, rps2-cN, rps2w-cN, rps2a-cN,
-                          rps2-nofp-cN)
+                          rps2b-cN,                           rps2-nofp-cN)
   -j, --json FILE         also write machine-readable results to FILE
   -o, --out DIR           logs, configs, stats JSON and the pcap go here
                           (default benches/out/rps-YYYYmmdd-HHMMSS)
@@ -199,7 +201,7 @@ parse_args() {
 	if [[ -n $SCENARIOS ]]; then
 		IFS=, read -r -a SELECTED <<<"$SCENARIOS"
 		for c in "${SELECTED[@]}"; do
-			[[ $c =~ $SCENARIO_RE ]] || usage_error "unknown scenario '$c' (rtc-cN, rps1-cN, rps1-nofp-cN, steer-cN, rps2-cN, rps2w-cN, rps2a-cN, rps2-nofp-cN)"
+			[[ $c =~ $SCENARIO_RE ]] || usage_error "unknown scenario '$c' (rtc-cN, rps1-cN, rps1-nofp-cN, steer-cN, rps2-cN, rps2w-cN, rps2a-cN, rps2b-cN, rps2-nofp-cN)"
 		done
 	else
 		local parts cost
@@ -216,7 +218,7 @@ parse_args() {
 			IFS=, read -r -a costs <<<"$COSTS"
 			for cost in "${costs[@]}"; do
 				SELECTED+=("rtc-c$((10#$cost))" "rps2-c$((10#$cost))" "rps2w-c$((10#$cost))" "rps2a-c$((10#$cost))"
-					"steer-c$((10#$cost))")
+					"rps2b-c$((10#$cost))" "steer-c$((10#$cost))")
 			done
 		fi
 	fi
@@ -274,12 +276,13 @@ fail_run() { # NAME RUN LOG MESSAGE
 # scenario NAME: sets the SC_* variables describing it.
 scenario() {
 	[[ $1 =~ $SCENARIO_RE ]] || die "bad scenario name $1"
-	SC_ADAPTIVE=false
+	SC_ADAPTIVE=false SC_BALANCE=false
 	SC_KIND=${BASH_REMATCH[1]}
 	SC_COST=$((10#${BASH_REMATCH[2]}))
 	case $SC_KIND in
 	rtc) SC_WORKERS="$RX_LCORE" SC_RPS=false SC_MAP="" SC_FASTPATH=true ;;
 	rps2a) SC_WORKERS="$RX_LCORE, $OTHER_LCORE" SC_RPS=true SC_MAP="" SC_FASTPATH=true SC_ADAPTIVE=true ;;
+	rps2b) SC_WORKERS="$RX_LCORE, $OTHER_LCORE" SC_RPS=true SC_MAP="" SC_FASTPATH=true SC_ADAPTIVE=true SC_BALANCE=true ;;
 	rps1) SC_WORKERS="$RX_LCORE" SC_RPS=true SC_MAP="$RX_LCORE" SC_FASTPATH=true ;;
 	rps1-nofp) SC_WORKERS="$RX_LCORE" SC_RPS=true SC_MAP="$RX_LCORE" SC_FASTPATH=false ;;
 	steer) SC_WORKERS="$RX_LCORE, $OTHER_LCORE" SC_RPS=true SC_MAP="$OTHER_LCORE" SC_FASTPATH=true ;;
@@ -306,6 +309,7 @@ render_config() { # NAME OUT
 		-e "s|@MAX_BACKLOG@|$MAX_BACKLOG|g" \
 		-e "s|@LOCAL_FAST_PATH@|$SC_FASTPATH|g" \
 		-e "s|@RPS_ADAPTIVE@|$SC_ADAPTIVE|g" \
+		-e "s|@RPS_BALANCE@|$SC_BALANCE|g" \
 		-e "s|@PER_PACKET_CYCLES@|$SC_COST|g" \
 		"$SCRIPT_DIR/napifwd-rps.toml" >"$2"
 	! grep -n '^[^#]*@[A-Z_]*@' "$2" >&2 || die "unfilled placeholder in $2 (see above)"

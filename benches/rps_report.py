@@ -19,7 +19,8 @@ the median over runs and the min-max of the per-run values):
   RPS fair           busy_rx / received + busy_fwd / forwarded_by_fwd
   overhead           RPS - single (raw and fair)
   scaling            Mpps(rps2-cN) / Mpps(rtc-cN), Mpps = forwarded / uptime
-                     (and rps2w-cN, the weighted map, rps2a-cN, adaptive RPS, and
+                     (and rps2w-cN, the weighted map, rps2a-cN, adaptive RPS,
+                     rps2b-cN, adaptive RPS with balancing, and
                      steer-cN, everything to the other worker)
 where forwarded = packets out of the sink port, busy_rx / received = the RX
 worker's busy cycles and packets it took from RX, busy_fwd / forwarded_by_fwd
@@ -39,11 +40,12 @@ RX_LCORE = 1  # rps.sh pins the source's RX queue to the worker on lcore 1
 OVERHEAD_TARGET = 25.0  # cycles per packet, at burst >= 32
 OVERHEAD_MIN_BURST = 32
 SCALING_TARGETS = {300: 1.7, 0: 1.0}  # cost -> minimum ratio
-KIND_ORDER = ["rtc", "rps1", "rps1-nofp", "steer", "rps2", "rps2w", "rps2a", "rps2-nofp"]
+KIND_ORDER = ["rtc", "rps1", "rps1-nofp", "steer", "rps2", "rps2w", "rps2a", "rps2b", "rps2-nofp"]
 SCALING_KINDS = {  # the 2-core scenarios of (b): kind -> what it is
     "rps2": "RPS over both (map [1, 2])",
     "rps2w": "weighted map [1, 2, 2, 2]: the RX worker keeps a quarter",
     "rps2a": "RPS over both with rps.adaptive = true",
+    "rps2b": "RPS over both with rps.balance and rps.adaptive = true",
     "steer": "rps map [2]: every flow to the other worker, the RX worker only receives",
 }
 KIND_TEXT = {
@@ -54,6 +56,7 @@ KIND_TEXT = {
     "rps2": "RX on lcore 1, RPS over both, local fast path on",
     "rps2w": "RX on lcore 1, rps map [1, 2, 2, 2], local fast path on",
     "rps2a": "RX on lcore 1, RPS over both, adaptive",
+    "rps2b": "RX on lcore 1, RPS over both, balance + adaptive",
     "rps2-nofp": "RX on lcore 1, RPS over both, local fast path off",
 }
 DEFAULT_MIN_CPU = 95  # percent: below this a run is disturbed

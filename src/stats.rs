@@ -93,6 +93,10 @@ pub struct WorkerCounters {
     pub rps_local_mode: Counter,
     /// Adaptive RPS: probes that changed the mode.
     pub rps_mode_switches: Counter,
+    /// Share of the flows this RX worker forwards itself, in millionths (gauge).
+    pub rps_local_share: Counter,
+    /// `rps.balance`: changes of that share.
+    pub rps_share_changes: Counter,
     /// 1 while overloaded (gauge).
     pub overload_state: Counter,
     /// TSC ticks spent overloaded so far (gauge).
@@ -144,6 +148,8 @@ impl WorkerCounters {
             overload_transitions: self.overload_transitions.get(),
             rps_local_mode: self.rps_local_mode.get() != 0,
             rps_mode_switches: self.rps_mode_switches.get(),
+            rps_local_share: self.rps_local_share.get() as f64 / 1e6,
+            rps_share_changes: self.rps_share_changes.get(),
             deferred_sent: self.deferred_sent.get(),
             defer_overflow: self.defer_overflow.get(),
             deferred_freed: self.deferred_freed.get(),
@@ -219,6 +225,11 @@ pub struct WorkerStats {
     pub rps_local_mode: bool,
     /// Adaptive RPS: probes that changed the mode.
     pub rps_mode_switches: u64,
+    /// Share of the flows (by hash) this RX worker forwards itself, 0 to 1
+    /// (0 on workers without RX queues or RPS).
+    pub rps_local_share: f64,
+    /// `rps.balance`: changes of that share.
+    pub rps_share_changes: u64,
     /// Dropped mbufs handed back to their owner's defer ring.
     pub deferred_sent: u64,
     /// Dropped mbufs freed locally because the owner's defer ring was full.

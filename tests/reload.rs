@@ -674,6 +674,50 @@ fn a_weight_only_reload_drains_before_flows_move_and_keeps_flow_order() {
     );
 }
 
+/// With `rps.balance` on, every reload regroups (pauses RX and drains the
+/// backlogs): the workers restart from the map's split, which moves the
+/// flows the balancing had moved. A reload that changes nothing about RPS
+/// must still say it regrouped, and the replay must come out complete and
+/// in order per flow (the balancing moved flows during the replay too).
+#[test]
+fn a_reload_with_rps_balance_regroups_and_keeps_flow_order() {
+    const PER_FLOW_B: u32 = 300;
+    let dir = TempDir::new("reload_balance");
+    let flows: Vec<Flow> = (0..32).map(|i| flow(i, true)).collect();
+    let rig = FlowReplay::new(&dir, &flows, PER_FLOW_B, 20_000);
+    let (n_in, tx, port) = (rig.n_in, rig.tx.clone(), rig.port);
+    let config = |weight: u32| {
+        rig.config(&[1, 2])
+            .replace("[rps]\n", "[rps]\nbalance = true\n")
+            + &format!("\n[napi]\nweight = {weight}\n")
+    };
+
+    let _g = dpdk_lock();
+    let mut n = Instance::start(&dir, &config(64), port, &[]);
+    n.wait_for("a third of the replay", |v| {
+        u(v, "/totals/rx_packets") >= n_in / 3
+    });
+    n.rewrite_config(&config(32));
+    n.signal("HUP");
+    let s1 = n.wait_for("the reload to be applied", |v| {
+        cfg(v, "reloads_applied") + cfg(v, "reloads_rejected") >= 1
+    });
+    assert_eq!(cfg(&s1, "reloads_applied"), 1, "{}", pretty(&s1));
+    let (out, v) = rig.finish(n);
+    let p = pretty(&v);
+    assert_eq!(u(&v, "/totals/dropped_packets"), 0, "{p}");
+    let hup = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("SIGHUP"))
+        .unwrap_or_else(|| panic!("no SIGHUP line\n{}", out.describe()));
+    assert!(
+        hup.contains("reloaded") && hup.contains("rps map"),
+        "a reload with rps.balance must regroup: {hup}"
+    );
+    wire_order(&tx, flows.len(), PER_FLOW_B);
+}
+
 /// A replay of `flows` from one pcap into a two-queue pcap output, for two
 /// workers (lcores 1 and 2, RX on 1) slowed to 40 000 cycles per packet so
 /// that a reload lands mid-replay.

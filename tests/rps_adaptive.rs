@@ -70,6 +70,8 @@ use live::*;
 #[derive(Debug, Clone, Copy)]
 struct Knobs {
     adaptive: bool,
+    /// `rps.balance`.
+    balance: bool,
     local_fast_path: bool,
     per_packet_cycles: u64,
     max_backlog: u32,
@@ -83,11 +85,21 @@ impl Knobs {
     fn adaptive(per_packet_cycles: u64) -> Knobs {
         Knobs {
             adaptive: true,
+            balance: false,
             local_fast_path: true,
             per_packet_cycles,
             max_backlog: 1000,
             weights: None,
             tx_drain_us: None,
+        }
+    }
+
+    /// `rps.balance` alone (no mode probes).
+    fn balance(per_packet_cycles: u64) -> Knobs {
+        Knobs {
+            adaptive: false,
+            balance: true,
+            ..Knobs::adaptive(per_packet_cycles)
         }
     }
 }
@@ -102,8 +114,8 @@ fn config(ports: &str, k: &Knobs, metrics_port: u16) -> String {
     t += "\n[[workers.rx]]\nport = \"src\"\nqueue = 0\nlcore = 1\n";
     t += &format!(
         "\n[rps]\nenabled = true\nworkers = []\nhash = \"software\"\nadaptive = {}\n\
-         local_fast_path = {}\nmax_backlog = {}\n",
-        k.adaptive, k.local_fast_path, k.max_backlog
+         balance = {}\nlocal_fast_path = {}\nmax_backlog = {}\n",
+        k.adaptive, k.balance, k.local_fast_path, k.max_backlog
     );
     if let Some((weight, backlog_weight)) = k.weights {
         t += &format!("\n[napi]\nweight = {weight}\nbacklog_weight = {backlog_weight}\n");
@@ -128,6 +140,8 @@ fn config(ports: &str, k: &Knobs, metrics_port: u16) -> String {
 #[derive(Debug, Clone, Copy)]
 struct ModeSample {
     local: bool,
+    /// `rps_local_share`.
+    share: f64,
 }
 
 /// What a run left: the final report and the mode samples.
@@ -142,6 +156,14 @@ impl Run {
     fn local_fraction(&self) -> f64 {
         let n = self.samples.len().max(1);
         self.samples.iter().filter(|s| s.local).count() as f64 / n as f64
+    }
+
+    /// Mean sampled `rps_local_share` over the samples after the first
+    /// `skip` fraction of them.
+    fn mean_share(&self, skip: f64) -> f64 {
+        let from = (self.samples.len() as f64 * skip) as usize;
+        let tail = &self.samples[from.min(self.samples.len())..];
+        tail.iter().map(|s| s.share).sum::<f64>() / tail.len().max(1) as f64
     }
 
     /// Changes of `rps_local_mode` between consecutive samples.
@@ -173,6 +195,7 @@ fn run_for(dir: &TempDir, config: &str, port: u16, secs: f64) -> Run {
     // Worker 0's mode every 2 ms (a 20 ms probe spans several samples).
     let sampler = Sampler::start_with(n.addr, Duration::from_millis(2), |st| ModeSample {
         local: st["workers"][0]["rps_local_mode"].as_bool() == Some(true),
+        share: st["workers"][0]["rps_local_share"].as_f64().unwrap_or(-1.0),
     });
     n.wait_within(
         Duration::from_secs(60),
@@ -285,9 +308,12 @@ struct Evidence {
     /// (steer -> local) and 0 -> 1 (local -> steer) changes.
     to_local: usize,
     to_steer: usize,
-    /// Flows whose own frames moved between the queues, and how often.
+    /// Flows whose own frames moved between the queues, and how often;
+    /// of those moves, how many went to queue 0 and to queue 1.
     flows_moved: usize,
     flow_moves: usize,
+    to_q0: usize,
+    to_q1: usize,
 }
 
 /// The tagged flows of the order tests, built once.
@@ -406,7 +432,7 @@ fn order_run(name: &str, traffic: &Traffic, k: &Knobs) -> (Run, Evidence) {
                 seen.insert((flow, seq)),
                 "queue {queue} frame {pos}: flow {flow} seq {seq} came out twice"
             );
-            if target[&flow] == 0 {
+            if target[&flow] == 0 && !k.balance {
                 assert_eq!(
                     queue, 0,
                     "flow {flow} (hash: worker 0) came out of worker 1's queue (frame {pos}, \
@@ -460,6 +486,11 @@ fn order_run(name: &str, traffic: &Traffic, k: &Knobs) -> (Run, Evidence) {
         for w in outs.windows(2) {
             if w[0].queue != w[1].queue {
                 moves += 1;
+                if w[1].queue == 0 {
+                    ev.to_q0 += 1;
+                } else {
+                    ev.to_q1 += 1;
+                }
             }
             if cross_queue {
                 assert!(
@@ -503,7 +534,8 @@ fn order_run(name: &str, traffic: &Traffic, k: &Knobs) -> (Run, Evidence) {
     eprintln!(
         "{name}: {rx} of {total_in} frames read in {:.2} s ({:.0} pps out), drops {drops}; \
          worker-1 flows: {} frames steered, {} forwarded locally; changes seen in the output: \
-         steer->local {}, local->steer {}; {} flows moved queues ({} moves); \
+         steer->local {}, local->steer {}; {} flows moved queues ({} moves, {} to queue 0, {} \
+         to queue 1); workers[0].rps_local_share {} (mean sampled {:.3}), rps_share_changes {}; \
          workers[0].rps_mode_switches {}, sampled mode changes {} (local in {:.0}% of {} \
          samples); cross-queue stamp check: {}",
         v["uptime_seconds"].as_f64().unwrap_or(0.0),
@@ -514,6 +546,11 @@ fn order_run(name: &str, traffic: &Traffic, k: &Knobs) -> (Run, Evidence) {
         ev.to_steer,
         ev.flows_moved,
         ev.flow_moves,
+        ev.to_q0,
+        ev.to_q1,
+        v["workers"][0]["rps_local_share"],
+        run.mean_share(0.0),
+        wk(v, 0, "rps_share_changes"),
         wk(v, 0, "rps_mode_switches"),
         run.sampled_mode_changes(),
         100.0 * run.local_fraction(),
@@ -533,6 +570,11 @@ impl Evidence {
     fn switched(&self) -> bool {
         self.to_local >= 1 && self.to_steer >= 1 && self.flows_moved > 0
     }
+
+    /// `rps.balance`: flows moved to worker 0 and to worker 1.
+    fn moved_both_ways(&self) -> bool {
+        self.to_q0 >= 1 && self.to_q1 >= 1
+    }
 }
 
 /// Attempts of an order test: a switch to local mode needs worker 1's
@@ -550,25 +592,29 @@ fn order_test(name: &str, traffic: &Traffic, k: &Knobs) {
         // Worker 1 has no RX queue: it is never adaptive.
         assert_eq!(wk(v, 1, "rps_mode_switches"), 0, "{}", pretty(v));
         assert!(!v["workers"][1]["rps_local_mode"].as_bool().unwrap_or(true));
-        if ev.switched() {
+        if (k.balance && ev.moved_both_ways()) || (!k.balance && ev.switched()) {
             return;
         }
         last = format!(
-            "attempt {attempt}: no mode change in both directions seen in the output in {:.2} s \
-             (steer->local {}, local->steer {}, flows moved {}; rps_mode_switches {}, sampled \
-             changes {})\n{}",
+            "attempt {attempt}: no change in both directions seen in the output in {:.2} s \
+             (steer->local {}, local->steer {}, flows moved {}, to queue 0 {}, to queue 1 {}; \
+             rps_mode_switches {}, rps_share_changes {}, sampled mode changes {})\n{}",
             v["uptime_seconds"].as_f64().unwrap_or(0.0),
             ev.to_local,
             ev.to_steer,
             ev.flows_moved,
+            ev.to_q0,
+            ev.to_q1,
             wk(v, 0, "rps_mode_switches"),
+            wk(v, 0, "rps_share_changes"),
             run.sampled_mode_changes(),
             summary(v)
         );
         eprintln!("{name}: {last}");
     }
     panic!(
-        "{name}: adaptive RPS never probed local mode (or its drain never completed) in \
+        "{name}: no flows changed worker both ways (adaptive RPS never probed local mode, \
+         rps.balance never moved a slot both ways, or the drain never completed) in \
          {ORDER_ATTEMPTS} runs of {ORDER_SECS} s; last: {last}"
     );
 }
@@ -609,6 +655,85 @@ fn per_flow_order_when_local_mode_hands_flows_back_to_steering() {
         ..Knobs::adaptive(SLOW_CYCLES)
     };
     order_test("adapt_order_flush", &traffic, &k);
+}
+
+/// `rps.balance` moves one slot (1/16) of the flows at a time, both ways:
+/// towards worker 0 when that raised the throughput, towards worker 1
+/// after a trial that lost, with the same rules as the mode switches (a
+/// drain of worker 1 first when flows come back, a flush of worker 0's TX
+/// buffers first when they go). The main order traffic gives worker 1
+/// three times worker 0's flows at the map's split (half the slots each),
+/// so the climb keeps more slots and tries steps both ways around the
+/// balance; 32 flows put about two in every slot, so each step moves
+/// some. Also checked: the split moved the right way (worker 0 kept more
+/// than half on average over the second half of the run).
+#[test]
+fn per_flow_order_and_exactly_once_across_share_changes() {
+    let (on0, on1) = ORDER_FLOWS;
+    let traffic = Traffic::new(on0, on1, ORDER_PER_FLOW);
+    let k = Knobs {
+        max_backlog: ORDER_MAX_BACKLOG,
+        weights: Some(ORDER_WEIGHTS),
+        ..Knobs::balance(ORDER_CYCLES)
+    };
+    order_test("balance_order", &traffic, &k);
+}
+
+/// The split moves towards the worker that has nothing to do, both ways,
+/// with heavy per-packet work (receiving costs next to nothing beside it)
+/// from an endless source, so whichever worker has flows is saturated.
+/// All flows in one worker's half of the hash space at the map's split
+/// (8 of 16 slots each): the other only receives (worker 0) or idles
+/// (worker 1), so the first slot moved across doubles the throughput, and
+/// further steps change nothing (both saturated), which the climb does
+/// not keep. Worker 0 must keep more than half of the flow space when all
+/// flows start on worker 1, and less when they start on worker 0, on
+/// average over the second half of the run (`/status` samples), and the
+/// final gauge must be a whole number of slots.
+#[test]
+fn balance_moves_flows_towards_the_idle_worker() {
+    for (on0, on1) in [(0, 64), (64, 0)] {
+        let (flows, _) = pick_flows(on0, on1);
+        let name = format!("balance_{on0}_{on1}");
+        // A short backlog: a step back to worker 0 waits for worker 1's
+        // backlog to drain, 40 000 cycles a packet.
+        let k = Knobs {
+            max_backlog: 128,
+            ..Knobs::balance(SLOW_CYCLES)
+        };
+        let (run, _) = rate_run(&name, &flows, &k);
+        let v = &run.report;
+        let mean = run.mean_share(0.5);
+        let last = v["workers"][0]["rps_local_share"].as_f64().unwrap_or(-1.0);
+        eprintln!(
+            "{}; rps_local_share mean {mean:.3} over the second half, final {last}, \
+             rps_share_changes {}",
+            describe(&name, &run),
+            wk(v, 0, "rps_share_changes")
+        );
+        assert!(wk(v, 0, "rps_share_changes") > 0, "{}", pretty(v));
+        assert_eq!(
+            wk(v, 0, "rps_mode_switches"),
+            0,
+            "balance alone never probes modes"
+        );
+        assert!(
+            (last * 16.0 - (last * 16.0).round()).abs() < 1e-9 && (0.0..=1.0).contains(&last),
+            "rps_local_share {last} is not a whole number of sixteenths"
+        );
+        assert_eq!(v["workers"][1]["rps_local_share"].as_f64(), Some(0.0));
+        if on1 > 0 {
+            assert!(
+                mean > 0.53,
+                "all flows started on worker 1, yet worker 0 kept {mean:.3}"
+            );
+        } else {
+            assert!(
+                mean < 0.47,
+                "all flows started on worker 0, yet it kept {mean:.3}"
+            );
+        }
+    }
 }
 
 /// Flows (by hash: worker 0, worker 1) of the runs where worker 1 must

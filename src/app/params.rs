@@ -99,6 +99,7 @@ pub(super) fn params(
             max_backlog: cfg.rps.max_backlog.min(fixed.backlog_capacity),
             peer_counters: fixed.counters.clone(),
             adaptive: cfg.rps.adaptive,
+            balance: cfg.rps.balance,
         })
     });
     Params {

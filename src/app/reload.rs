@@ -183,12 +183,18 @@ impl Reloader {
         // it still wait in the old one's backlog needs RX paused and the
         // backlogs drained first: the map as a list (order and repeats are
         // weights, not just membership), the hash, and whether a worker's
-        // own flows bypass its backlog.
+        // own flows bypass its backlog. With `rps.adaptive` or
+        // `rps.balance` on (before or after), every reload does: the
+        // workers restart adapting from the map, in steer mode, so flows
+        // move from whatever mode and split they had reached.
         let (old_rps, new_rps) = (&self.cfg.rps, &new.rps);
+        let adapting = |r: &config::RpsConfig| r.enabled && (r.adaptive || r.balance);
         let flows_move = rps_worker_ids(&self.cfg) != rps_worker_ids(&new)
             || old_rps.hash != new_rps.hash
             || old_rps.symmetric != new_rps.symmetric
-            || old_rps.local_fast_path != new_rps.local_fast_path;
+            || old_rps.local_fast_path != new_rps.local_fast_path
+            || adapting(old_rps)
+            || adapting(new_rps);
         let regroup = flows_move || assignment != self.assignment;
 
         let n = self.commands.len();

@@ -75,6 +75,8 @@ pub const DEFAULT_LOCAL_FAST_PATH: bool = true;
 
 /// `rps.adaptive`: off, so the rps map is what decides (as `rps_cpus` does).
 pub const DEFAULT_RPS_ADAPTIVE: bool = false;
+/// `rps.balance`: off, so the rps map's weights are what they say.
+pub const DEFAULT_RPS_BALANCE: bool = false;
 
 /// `forward.mode`.
 pub const DEFAULT_FORWARD_MODE: ForwardMode = ForwardMode::L3;
@@ -354,12 +356,17 @@ pub struct RpsConfig {
     /// Steer only while it pays: each RX worker now and then tries
     /// processing everything itself and keeps whichever forwards more.
     pub adaptive: bool,
+    /// Each RX worker moves flows between itself and the other workers of
+    /// the map until the load is balanced: more to them while they idle
+    /// and it is saturated, fewer when their backlogs overflow.
+    pub balance: bool,
 }
 
 impl Default for RpsConfig {
     fn default() -> Self {
         RpsConfig {
             adaptive: DEFAULT_RPS_ADAPTIVE,
+            balance: DEFAULT_RPS_BALANCE,
             enabled: DEFAULT_RPS_ENABLED,
             workers: Vec::new(),
             hash: DEFAULT_RPS_HASH,

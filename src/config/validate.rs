@@ -530,6 +530,13 @@ impl Validator {
                 ),
             );
         }
+        if rps.balance && !rps.local_fast_path {
+            self.err(
+                "rps.balance",
+                "balancing moves flows onto the RX worker, which needs rps.local_fast_path = true \
+                 (flows kept are forwarded inline)",
+            );
+        }
         if !rps.flow_limit_table_len.is_power_of_two() {
             let hint = rps
                 .flow_limit_table_len
@@ -1325,6 +1332,12 @@ mod tests {
             "rps.flow_limit_table_len",
             Some("flow_limit_table_len"),
             "1000 is not a power of two: try 1024",
+        );
+        check(
+            &base_with("[rps]\nbalance = true\nlocal_fast_path = false\n"),
+            "rps.balance",
+            Some("balance = true"),
+            "needs rps.local_fast_path = true",
         );
         check(
             &base_with("[rps]\nflow_limit_table_len = 0\n"),

@@ -6,7 +6,7 @@
 //! `prometheus::core::Collector` that asks its [`ReportSource`] for a
 //! report when Prometheus scrapes and converts it with [`families`]. Each
 //! exported field is one line in one of the tables below (`WORKER_VALUES`,
-//! `WORKER_SECONDS`, `PORT_VALUES`, `POOL_VALUES`), next to the [`names`] constant it feeds.
+//! `WORKER_REALS`, `PORT_VALUES`, `POOL_VALUES`), next to the [`names`] constant it feeds.
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, MetricFamily, MetricType};
@@ -70,8 +70,9 @@ pub const LATENCY_LE_SECONDS: &[f64] = &[
 
 /// A table row: the metric and how to read it from one report entry.
 type Row<T> = (MetricDef, fn(&T) -> u64);
-/// A row for values in seconds (some are converted from TSC cycles).
-type SecondsRow = (MetricDef, fn(&WorkerStats, &Context) -> f64);
+/// A row for values that are not counts: seconds (some converted from TSC
+/// cycles) and fractions.
+type RealRow = (MetricDef, fn(&WorkerStats, &Context) -> f64);
 
 /// Per-worker counters and gauges (label `worker`): one line per exported
 /// [`WorkerStats`] field. Drops (by reason) and latency (a histogram) are
@@ -90,6 +91,7 @@ const WORKER_VALUES: &[Row<WorkerStats>] = &[
         u64::from(w.rps_local_mode)
     }),
     (names::WORKER_RPS_MODE_SWITCHES, |w| w.rps_mode_switches),
+    (names::WORKER_RPS_SHARE_CHANGES, |w| w.rps_share_changes),
     (names::WORKER_BACKLOG_PACKETS, |w| w.backlog_len),
     (names::WORKER_BACKLOG_HIGH_WATER, |w| w.backlog_high_water),
     (names::WORKER_PARKS, |w| w.parks),
@@ -105,11 +107,12 @@ const WORKER_VALUES: &[Row<WorkerStats>] = &[
     (names::OVERLOAD_TRANSITIONS, |w| w.overload_transitions),
 ];
 
-/// Per-worker values in seconds (label `worker`).
-const WORKER_SECONDS: &[SecondsRow] = &[
+/// Per-worker values in seconds or fractions (label `worker`).
+const WORKER_REALS: &[RealRow] = &[
     (names::WORKER_BUSY_SECONDS, |w, c| c.seconds(w.busy_cycles)),
     (names::WORKER_IDLE_SECONDS, |w, c| c.seconds(w.idle_cycles)),
     (names::OVERLOAD_SECONDS, |w, _| w.overload_seconds),
+    (names::WORKER_RPS_LOCAL_SHARE, |w, _| w.rps_local_share),
 ];
 
 /// The worker's latency counts (empty when `metrics.latency` is off).
@@ -234,7 +237,7 @@ pub fn families(r: &Report, ctx: &Context) -> Vec<MetricFamily> {
         }
         out.push(f);
     }
-    for (def, value) in WORKER_SECONDS {
+    for (def, value) in WORKER_REALS {
         let mut f = Family::new(*def);
         for (w, id) in r.workers.iter().zip(&ids) {
             f.push(&[id], value(w, ctx));

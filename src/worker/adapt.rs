@@ -29,8 +29,17 @@
 //!   within [`DRAIN_TIMEOUT_US`] (peers kept busy by other producers), it
 //!   stays in steer mode. Without the local fast path its own backlog (where
 //!   it queues its own flows) must be empty as well.
+//!
+//! The same machinery carries `rps.balance` (the decision is in
+//! `balance.rs`): in steer mode, every period the RX worker may keep one
+//! slot of flows more (after its peers drained, as for steer -> local) or
+//! one fewer (after flushing its TX buffers, as for local -> steer). With
+//! `rps.balance` alone the modes are never probed; with both, a probe
+//! compares local mode against steering at the balanced split.
 
+use super::balance::{self, Balance};
 use super::Io;
+use crate::rps::RpsMap;
 
 /// Length of a run in the current mode between probes, after a switch.
 const EPOCH_US: u64 = 200_000;
@@ -71,12 +80,41 @@ enum After {
     Probe { baseline: f64 },
     /// Return to local mode for good (a probe of steering lost).
     Run,
+    /// Keep `level` slots (`rps.balance`), then run on until `until`.
+    Level { level: usize, until: u64 },
+}
+
+/// `rps.balance` state of one RX worker.
+#[derive(Debug)]
+struct Share {
+    ctl: Balance,
+    /// The level steering uses: the controller's, once a step is applied.
+    applied: usize,
+    /// The map for every level (`balance::level_maps`).
+    maps: Vec<RpsMap>,
+    next_at: u64,
+    period: u64,
+    /// Start of the period's measurement: TSC and packets processed by
+    /// all workers then.
+    since: u64,
+    processed_at: u64,
+}
+
+impl Share {
+    /// Starts measuring a period afresh.
+    fn restart(&mut self, now: u64, processed: u64) {
+        self.since = now;
+        self.processed_at = processed;
+        self.next_at = now + self.period;
+    }
 }
 
 /// One RX worker's adaptive state.
 #[derive(Debug)]
 pub(super) struct Adaptive {
     pub(super) mode: Mode,
+    /// `rps.balance`, when the map has other workers to balance with.
+    share: Option<Share>,
     phase: Phase,
     /// Current run length between probes (TSC), from `base_epoch` to `max_epoch`.
     epoch: u64,
@@ -90,14 +128,47 @@ pub(super) struct Adaptive {
     marks: Vec<Option<u64>>,
 }
 
+/// What an RX worker adapts: the mode (`rps.adaptive`), the split
+/// (`rps.balance`), or both.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Want<'a> {
+    /// `rps.adaptive`.
+    pub probing: bool,
+    /// `rps.balance`: the configured map and this worker's id.
+    pub balance: Option<(&'a [usize], usize)>,
+}
+
 impl Adaptive {
-    pub(super) fn new(tsc_hz: u64, now: u64, workers: usize) -> Adaptive {
+    /// `None` when there is nothing to adapt.
+    pub(super) fn new(tsc_hz: u64, now: u64, workers: usize, want: Want) -> Option<Adaptive> {
         let us = |u: u64| u.saturating_mul(tsc_hz) / 1_000_000;
         let base_epoch = us(EPOCH_US);
-        Adaptive {
+        let share = want.balance.and_then(|(map, own)| {
+            let maps = balance::level_maps(map, own)?;
+            let period = us(balance::PERIOD_US);
+            let level = balance::level_of(map, own);
+            Some(Share {
+                ctl: Balance::new(level),
+                applied: level,
+                maps,
+                next_at: now + period,
+                period,
+                since: now,
+                processed_at: 0,
+            })
+        });
+        if !want.probing && share.is_none() {
+            return None;
+        }
+        Some(Adaptive {
             mode: Mode::Steer,
+            share,
             phase: Phase::Run {
-                until: now + base_epoch,
+                until: if want.probing {
+                    now + base_epoch
+                } else {
+                    u64::MAX
+                },
             },
             epoch: base_epoch,
             base_epoch,
@@ -107,7 +178,24 @@ impl Adaptive {
             since: now,
             processed_at_since: 0,
             marks: vec![None; workers],
+        })
+    }
+
+    /// The map steering uses now, when `rps.balance` chose one.
+    #[inline(always)]
+    pub(super) fn share_map(&self) -> Option<&RpsMap> {
+        let s = self.share.as_ref()?;
+        s.maps.get(s.applied)
+    }
+
+    /// Fraction of the flows this worker forwards itself now, in
+    /// millionths (`rps_local_share`); `None` when the map decides.
+    fn kept_ppm(&self) -> Option<u64> {
+        if self.mode == Mode::Local {
+            return Some(1_000_000);
         }
+        let s = self.share.as_ref()?;
+        Some(s.applied as u64 * 1_000_000 / balance::SLOTS as u64)
     }
 
     /// True while RX must not be polled (draining before local mode).
@@ -182,6 +270,24 @@ impl Io {
                 }
                 self.mark_since(now);
             }
+            Phase::Run { until } if self.balance_due(now) => self.balance_step(now, until),
+            Phase::Draining {
+                deadline,
+                then: After::Level { level, until },
+            } => {
+                if self.peers_drained() {
+                    self.set_level(level, now);
+                    self.set_phase(Phase::Run { until });
+                } else if now >= deadline {
+                    // Peers stay busy (other producers): keep the split.
+                    let processed = self.processed_everywhere();
+                    if let Some(s) = self.adaptive.as_mut().and_then(|a| a.share.as_mut()) {
+                        s.ctl.revert(s.applied);
+                        s.restart(now, processed);
+                    }
+                    self.set_phase(Phase::Run { until });
+                }
+            }
             Phase::Draining { deadline, then } => {
                 if self.peers_drained() {
                     self.set_mode(Mode::Local, now);
@@ -190,7 +296,7 @@ impl Io {
                             until: now + self.probe_ticks(),
                             baseline,
                         }),
-                        After::Run => self.set_phase(Phase::Run {
+                        After::Run | After::Level { .. } => self.set_phase(Phase::Run {
                             until: now + self.epoch_ticks(),
                         }),
                     }
@@ -206,6 +312,85 @@ impl Io {
             }
             _ => {}
         }
+    }
+
+    /// True when a balancing period ended while steering.
+    #[inline(always)]
+    fn balance_due(&self, now: u64) -> bool {
+        self.adaptive.as_ref().is_some_and(|a| {
+            a.mode == Mode::Steer && a.share.as_ref().is_some_and(|s| now >= s.next_at)
+        })
+    }
+
+    /// Ends a balancing period: hands its throughput to the climb and
+    /// moves one slot if that asks, without reordering a flow (see the
+    /// module doc).
+    fn balance_step(&mut self, now: u64, until: u64) {
+        let processed = self.processed_everywhere();
+        let Some(share) = self.adaptive.as_mut().and_then(|a| a.share.as_mut()) else {
+            return;
+        };
+        let rate = processed.saturating_sub(share.processed_at) as f64
+            / now.saturating_sub(share.since).max(1) as f64;
+        share.restart(now, processed);
+        let before = share.applied;
+        match share.ctl.next(rate) {
+            Some(level) if level > before => {
+                // Flows come back from a peer: only once it has drained.
+                self.begin_drain(now, After::Level { level, until });
+            }
+            Some(level) if level < before => {
+                // Flows go to a peer: what this worker forwarded of them
+                // leaves first.
+                self.flush_all();
+                self.set_level(level, now);
+            }
+            _ => {}
+        }
+    }
+
+    /// Starts the first balancing period now (after a start or reload).
+    pub(super) fn restart_balance(&mut self, now: u64) {
+        let processed = self.processed_everywhere();
+        if let Some(s) = self.adaptive.as_mut().and_then(|a| a.share.as_mut()) {
+            s.restart(now, processed);
+        }
+    }
+
+    /// Steers by the map of `level` slots kept from now on; the period
+    /// measuring it starts now.
+    fn set_level(&mut self, level: usize, now: u64) {
+        let processed = self.processed_everywhere();
+        let Some(a) = self.adaptive.as_mut() else {
+            return;
+        };
+        let Some(s) = a.share.as_mut() else {
+            return;
+        };
+        s.applied = level;
+        s.restart(now, processed);
+        self.counters.rps_share_changes.add(1);
+        self.publish_share();
+    }
+
+    /// Updates the `rps_local_share` gauge: what adapting chose, else the
+    /// map's share (0 without RX queues or RPS).
+    pub(super) fn publish_share(&self) {
+        let ppm = self
+            .adaptive
+            .as_ref()
+            .and_then(Adaptive::kept_ppm)
+            .unwrap_or_else(|| {
+                self.steering
+                    .as_ref()
+                    .filter(|_| !self.rx.is_empty())
+                    .map_or(0, |s| {
+                        let w = s.map.workers();
+                        let kept = w.iter().filter(|&&t| t == self.id).count() as u64;
+                        kept * 1_000_000 / w.len().max(1) as u64
+                    })
+            });
+        self.counters.rps_local_share.set(ppm);
     }
 
     fn begin_drain(&mut self, now: u64, then: After) {
@@ -288,13 +473,19 @@ impl Io {
 
     fn set_mode(&mut self, mode: Mode, now: u64) {
         let changed = self.adaptive.as_ref().is_some_and(|a| a.mode != mode);
+        let processed = self.processed_everywhere();
         if let Some(a) = self.adaptive.as_mut() {
             a.mode = mode;
+            if let Some(s) = a.share.as_mut().filter(|_| changed) {
+                // A balancing period measures steering alone.
+                s.restart(now, processed);
+            }
         }
         if changed {
             self.counters
                 .rps_local_mode
                 .set(u64::from(mode == Mode::Local));
+            self.publish_share();
         }
         self.mark_since(now);
     }

@@ -19,6 +19,7 @@
 //! again when the sleep times out, so they wait at most `max_sleep_us`.
 
 mod adapt;
+mod balance;
 mod forward;
 mod free;
 mod overload;
@@ -188,6 +189,9 @@ pub struct Steering {
     pub peer_counters: Vec<Arc<WorkerCounters>>,
     /// `rps.adaptive`: steer only while it pays.
     pub adaptive: bool,
+    /// `rps.balance`: move flows between this worker and its peers until
+    /// the load is balanced.
+    pub balance: bool,
 }
 
 /// How a worker behaves when it finds no work.
@@ -542,12 +546,21 @@ impl Io {
     /// and this worker receives anything.
     fn reset_adaptive(&mut self) {
         let n = self.stage.len();
+        let id = self.id;
         self.adaptive = self
             .steering
             .as_ref()
-            .filter(|s| s.adaptive && !self.rx.is_empty())
-            .map(|_| Adaptive::new(cycles::tsc_hz(), cycles::rdtsc(), n));
+            .filter(|_| !self.rx.is_empty())
+            .and_then(|s| {
+                let want = adapt::Want {
+                    probing: s.adaptive,
+                    balance: s.balance.then_some((s.map.workers(), id)),
+                };
+                Adaptive::new(cycles::tsc_hz(), cycles::rdtsc(), n, want)
+            });
+        self.restart_balance(cycles::rdtsc());
         self.counters.rps_local_mode.set(0);
+        self.publish_share();
     }
 
     /// The poll sources: the RX queues, then the backlog.

@@ -58,16 +58,22 @@ impl Io {
             refused,
             reclaim,
             filter_hot,
+            adaptive,
             ..
         } = self;
         let Some(st) = steering.as_ref() else {
             self.forward_burst(in_port, 0);
             return;
         };
+        // rps.balance steers by the map of the split it chose.
+        let map = adaptive
+            .as_ref()
+            .and_then(|a| a.share_map())
+            .unwrap_or(&st.map);
         let now = cycles::rdtsc();
         // A map of one worker needs no hash to pick the target; only the
         // flow limit would still want it (it tells flows apart).
-        let single = st.map.single() && flow_limits.is_empty();
+        let single = map.single() && flow_limits.is_empty();
         // The filter also engages for a target whose backlog is already
         // above the high watermark, before its detector has confirmed the
         // overload (enter_after_us): otherwise the packets that matter are
@@ -88,7 +94,7 @@ impl Io {
             } else {
                 flow_hash(&m, st.hash, st.symmetric)
             };
-            let t = st.map.target(hash);
+            let t = map.target(hash);
             if let Some(ov) = overload.as_mut() {
                 let peer = st.peers.get(t).map(|p| &**p);
                 // XDP-like: judged at RX, before the packet costs anyone a

@@ -259,12 +259,13 @@ pub fn render(url: &str, prev: Option<&Value>, cur: &Value) -> Vec<String> {
     ));
     lines.push(String::new());
     lines.push(format!(
-        "{:>3} {:>5} {:>8} {:>8} {:>6} {:>13} {:>8} {:>8} {:>8}  {:<30} {}",
+        "{:>3} {:>5} {:>8} {:>8} {:>6} {:>5} {:>13} {:>8} {:>8} {:>8}  {:<30} {}",
         "W",
         "LCORE",
         "RX Mpps",
         "PROC Mp",
         "BUSY%",
+        "KEEP%",
         "BACKLOG",
         "BUDGET/s",
         "TIME/s",
@@ -334,13 +335,21 @@ pub fn render(url: &str, prev: Option<&Value>, cur: &Value) -> Vec<String> {
             _ => "-".into(),
         };
         let squeeze = |key: &str| opt(r(key), &|x| format!("{x:.0}"));
+        // The share of the flows an RX worker forwards itself (the rps
+        // map's, or what rps.balance / rps.adaptive chose); `-` for a
+        // worker that receives nothing, or an instance without the field.
+        let keep = w
+            .get("rps_local_share")
+            .and_then(Value::as_f64)
+            .filter(|&k| k > 0.0 || u(w, "rx_packets") > 0);
         lines.push(format!(
-            "{:>3} {:>5} {:>8} {:>8} {:>6} {:>13} {:>8} {:>8} {:>8}  {:<30} {}",
+            "{:>3} {:>5} {:>8} {:>8} {:>6} {:>5} {:>13} {:>8} {:>8} {:>8}  {:<30} {}",
             id,
             u(w, "lcore"),
             opt(r("rx_packets"), &mpps),
             opt(r("processed"), &mpps),
             opt(busy, &|x| format!("{x:.1}")),
+            opt(keep, &|k| format!("{:.0}", 100.0 * k)),
             backlog,
             squeeze("budget_exhausted"),
             squeeze("time_exhausted"),
@@ -477,7 +486,7 @@ mod tests {
         assert!(lines[1].contains("drops 1.0k/s"), "{}", lines[1]);
         let w = &lines[4];
         let cols: Vec<&str> = w.split_whitespace().collect();
-        assert_eq!(&cols[..5], ["0", "1", "2.000", "2.000", "90.0"], "{w}");
+        assert_eq!(&cols[..6], ["0", "1", "2.000", "2.000", "90.0", "-"], "{w}");
         assert!(w.contains("3 (hw 9)"), "{w}");
         assert!(w.contains("no_route 1.0k"), "{w}");
         assert!(
@@ -507,12 +516,14 @@ mod tests {
         let a = report(1.0, 0, 0, 0, 0);
         let mut b = report(2.0, 0, 0, 0, 0);
         b["workers"][0]["backlog_capacity"] = json!(12);
+        b["workers"][0]["rps_local_share"] = json!(0.3125);
         b["workers"][0]["overloaded"] = json!(true);
         b["workers"][0]["overload_seconds"] = json!(1.25);
         b["overload"] = json!({"policy": "drop"});
         let lines = render("u", Some(&a), &b);
         assert!(lines[0].contains("overload policy drop"), "{}", lines[0]);
         let w = &lines[4];
+        assert_eq!(w.split_whitespace().nth(5), Some("31"), "{w}");
         assert!(w.contains("3  25%"), "{w}");
         assert!(w.ends_with("OVERLOADED (1.2 s total)"), "{w}");
         b["workers"][0]["overloaded"] = json!(false);

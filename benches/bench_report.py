@@ -333,7 +333,7 @@ def report(args: argparse.Namespace) -> int:
     meta = dict(kv_pair.split("=", 1) for kv_pair in args.meta)
     print("", file=out)
     print("napifwd forwarding benchmark: one forwarding lcore each, same vdevs", file=out)
-    for key in ("traffic", "duration_s", "runs", "host", "cpu", "dpdk", "loadavg"):
+    for key in ("traffic", "duration_s", "runs", "memory", "host", "cpu", "dpdk", "loadavg"):
         if key in meta:
             print(f"  {key:<10} {meta[key]}", file=out)
     print(f"  {'tsc':<10} {fmt(tsc_hz and tsc_hz / 1e6, '.3f', '?')} MHz ({tsc_src})", file=out)

@@ -48,6 +48,7 @@ OUT_DIR=""
 PCAP=""
 JSON_OUT=""
 MEMORY_MB=1024
+HUGEPAGES=0
 MBUFS=16384
 STARTUP_TIMEOUT=60
 STOP_TIMEOUT=30
@@ -84,7 +85,10 @@ Options:
       --family 4|6|mixed  IP version of the generated flows (default $FAMILY)
       --pcap FILE         use this pcap instead of generating one
       --napifwd PATH      napifwd binary (default target/release/napifwd; env NAPIFWD_BIN)
-      --memory-mb MB      EAL memory per contender, --no-huge (default $MEMORY_MB)
+      --memory-mb MB      EAL memory per contender (default $MEMORY_MB)
+      --hugepages         EAL memory in 2 MiB hugepages for every contender (-m MB --in-memory
+                          --iova-mode=va, as napifwd's container runs) instead of --no-huge:
+                          mounts hugetlbfs and raises vm.nr_hugepages when needed, undoes both at exit
       --startup-timeout S give up on a contender that is not forwarding after S s (default $STARTUP_TIMEOUT)
       --rebuild           rebuild l3fwd/l2fwd even if target/bench holds a current build
       --no-install        never call apt-get; fail if something is missing
@@ -122,6 +126,7 @@ parse_args() {
 		--pcap) need_value "$@"; PCAP=$2; shift ;;
 		--napifwd) need_value "$@"; NAPIFWD_BIN=$2; shift ;;
 		--memory-mb) need_value "$@"; MEMORY_MB=$2; shift ;;
+		--hugepages) HUGEPAGES=1 ;;
 		--startup-timeout) need_value "$@"; STARTUP_TIMEOUT=$2; shift ;;
 		--rebuild) REBUILD=1 ;;
 		--no-install) INSTALL_DEPS=0 ;;
@@ -224,6 +229,7 @@ cleanup() {
 		warn "stopping contender still running (pid $CUR_PID)"
 	fi
 	end_contender
+	release_hugepages
 	exit "$rc"
 }
 
@@ -254,8 +260,13 @@ report() { # SUBCOMMAND ARGS... (appends to the results file)
 # isolated runtime (no shared config, a unique file prefix).
 eal_args() { # NAME RUN -> EAL array
 	CUR_PREFIX="napifwd-bench-$$-$1-$2"
-	EAL=(--no-huge -m "$MEMORY_MB" --no-pci --no-shconf --file-prefix "$CUR_PREFIX"
-		--vdev "net_pcap0,rx_pcap=$PCAP,infinite_rx=1" --vdev "net_null0,no-rx=1")
+	if [[ $HUGEPAGES -eq 1 ]]; then
+		# No hugepage file outlives the run; the prefix names its runtime dir.
+		EAL=(-m "$MEMORY_MB" --in-memory --iova-mode=va --no-pci --file-prefix "$CUR_PREFIX")
+	else
+		EAL=(--no-huge -m "$MEMORY_MB" --no-pci --no-shconf --file-prefix "$CUR_PREFIX")
+	fi
+	EAL+=(--vdev "net_pcap0,rx_pcap=$PCAP,infinite_rx=1" --vdev "net_null0,no-rx=1")
 }
 
 # ---------------------------------------------------------------------------
@@ -340,6 +351,9 @@ run_napifwd() { # NAME RUN MODE
 	fi
 	CUR_PREFIX="napifwd-bench-$$-$name-$run"
 	sed -e "s|@FLOWS_PCAP@|$PCAP|g" -e "s|@FILE_PREFIX@|$CUR_PREFIX|g" \
+		-e "s|@MEMORY_MB@|$MEMORY_MB|g" \
+		-e "s|@NO_HUGE@|$([[ $HUGEPAGES -eq 1 ]] && echo false || echo true)|g" \
+		-e "s|@IN_MEMORY@|$([[ $HUGEPAGES -eq 1 ]] && echo true || echo false)|g" \
 		"$SCRIPT_DIR/napifwd-$mode.toml" >"$cfg"
 	# A config error is napifwd's exit code 78 and says which key: show it.
 	rc=0
@@ -407,6 +421,7 @@ main() {
 		esac
 	done
 	make_pcap
+	[[ $HUGEPAGES -eq 0 ]] || reserve_hugepages "$MEMORY_MB"
 
 	local loadavg cpu dpdk
 	loadavg=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -427,6 +442,7 @@ main() {
 		--meta "host=$(hostname) $(uname -r)" --meta "cpu=$cpu" --meta "dpdk=$dpdk"
 		--meta "loadavg=$loadavg (before) $(cut -d' ' -f1-3 /proc/loadavg) (after)"
 		--meta "napifwd=$NAPIFWD_BIN" --meta "out=$OUT_DIR"
+		--meta "memory=$MEMORY_MB MB, $([[ $HUGEPAGES -eq 1 ]] && echo "2 MiB hugepages" || echo "--no-huge (4 KiB pages)")"
 		--meta "git=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)")
 	[[ -z $JSON_OUT ]] || report_args+=(--json "$JSON_OUT")
 	[[ $REQUIRE_TARGETS -eq 0 ]] || report_args+=(--require-targets)

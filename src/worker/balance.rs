@@ -5,8 +5,9 @@
 //! looks back; what the right weights are depends on how much a packet
 //! costs to forward against what it costs to receive and hand over
 //! (benches/rps.sh: at 300 cycles per packet a quarter to a third kept on
-//! the RX worker was best, at 1000 nearly half, at 0 none). With
-//! `rps.balance` the RX worker finds the split itself.
+//! the RX worker was best, at 1000 nearly half, at 0 all of it or, in the
+//! VM's fast state, none: a pipeline). With `rps.balance` the RX worker
+//! finds the split itself.
 //!
 //! The hash space is cut into [`SLOTS`] equal slots (`reciprocal_scale`,
 //! as for the rps map). At level `k` the RX worker keeps slots `0..k` and

@@ -247,7 +247,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     #[inline]
     pub fn verify_checksum(&self) -> bool {
         let h = &self.buffer.as_ref()[..self.header_len()];
-        checksum::fold(checksum::sum(h)) == 0xffff
+        checksum::sums_to_ones(h)
     }
 }
 

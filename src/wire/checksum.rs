@@ -31,6 +31,12 @@ pub fn sum(data: &[u8]) -> u64 {
 /// per forwarded packet less on the L3 benchmark).
 #[inline]
 pub fn sums_to_ones(data: &[u8]) -> bool {
+    if let Ok(h) = <&[u8; 20]>::try_from(data) {
+        // An IPv4 header without options, nearly every packet: five
+        // fixed loads, no loop.
+        let q = |i: usize| u64::from(u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
+        return fold(q(0) + q(4) + q(8) + q(12) + q(16)) == 0xffff;
+    }
     let mut quads = data.chunks_exact(4);
     let mut acc: u64 = 0;
     for q in &mut quads {

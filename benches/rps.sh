@@ -21,8 +21,8 @@
 #                 keeps a quarter of the flows, since it also does all the RX
 #   rps2a-cN      as rps2-cN with rps.adaptive = true: lcore 1 probes forwarding
 #                 everything itself and keeps whichever mode is faster
-#   rps2b-cN      as rps2a-cN with rps.balance = true as well: lcore 1 also moves
-#                 flows between itself and lcore 2 until both are busy
+#   rps2b-cN      as rps2a-cN with rps.balance = true as well: lcore 1 also finds
+#                 how many flows to keep by climbing the throughput
 #   rps2-nofp-cN  as rps2-cN with the local fast path off: lcore 1's own share
 #                 goes through its own backlog too
 # Parts: (a) overhead: rtc-c0 vs steer-c0, with rps1-c0 and rps1-nofp-c0 to

@@ -356,9 +356,9 @@ pub struct RpsConfig {
     /// Steer only while it pays: each RX worker now and then tries
     /// processing everything itself and keeps whichever forwards more.
     pub adaptive: bool,
-    /// Each RX worker moves flows between itself and the other workers of
-    /// the map until the load is balanced: more to them while they idle
-    /// and it is saturated, fewer when their backlogs overflow.
+    /// Each RX worker finds the share of the flows it keeps (the rest go
+    /// to the map's other workers) by trying one sixteenth more or fewer
+    /// and keeping what forwards more.
     pub balance: bool,
 }
 

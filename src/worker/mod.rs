@@ -189,8 +189,8 @@ pub struct Steering {
     pub peer_counters: Vec<Arc<WorkerCounters>>,
     /// `rps.adaptive`: steer only while it pays.
     pub adaptive: bool,
-    /// `rps.balance`: move flows between this worker and its peers until
-    /// the load is balanced.
+    /// `rps.balance`: find the share of the flows this worker keeps by
+    /// climbing the throughput.
     pub balance: bool,
 }
 

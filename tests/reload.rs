@@ -635,38 +635,18 @@ fn a_weight_only_reload_drains_before_flows_move_and_keeps_flow_order() {
         }
     }
     let rig = FlowReplay::new(&dir, &flows, PER_FLOW_W, BIG_BACKLOG);
-    let (n_in, tx, port) = (rig.n_in, rig.tx.clone(), rig.port);
-    let config = |map: &[u32]| rig.config(map);
-
-    let _g = dpdk_lock();
-    let mut n = Instance::start(&dir, &config(&[1, 2, 2, 2]), port, &[]);
-    n.wait_for("a third of the replay", |v| {
-        u(v, "/totals/rx_packets") >= n_in / 3
-    });
-    n.rewrite_config(&config(&[1, 1, 1, 2]));
-    n.signal("HUP");
-    let s1 = n.wait_for("the reload to be applied", |v| {
-        cfg(v, "reloads_applied") + cfg(v, "reloads_rejected") >= 1
-    });
-    assert_eq!(cfg(&s1, "reloads_applied"), 1, "{}", pretty(&s1));
+    let (s1, hup) =
+        rig.reload_mid_replay(&dir, &rig.config(&[1, 2, 2, 2]), &rig.config(&[1, 1, 1, 2]));
     assert!(
-        u(&s1, "/totals/rx_packets") < n_in,
+        u(&s1, "/totals/rx_packets") < rig.n_in,
         "the replay must still be running after the reload\n{}",
         pretty(&s1)
     );
-    let (out, v) = rig.finish(n);
-    let p = pretty(&v);
-    assert_eq!(u(&v, "/totals/dropped_packets"), 0, "{p}");
-    let hup = out
-        .stderr
-        .lines()
-        .find(|l| l.contains("SIGHUP"))
-        .unwrap_or_else(|| panic!("no SIGHUP line\n{}", out.describe()));
     assert!(
         hup.contains("reloaded") && hup.contains("rps map [0, 0, 0, 1]"),
         "the weight change must regroup: {hup}"
     );
-    let runs = wire_order(&tx, flows.len(), PER_FLOW_W);
+    let runs = wire_order(&rig.tx, flows.len(), PER_FLOW_W);
     let moved = runs.values().filter(|r| **r == [1, 0]).count();
     assert_eq!(
         moved, MOVING,
@@ -685,37 +665,17 @@ fn a_reload_with_rps_balance_regroups_and_keeps_flow_order() {
     let dir = TempDir::new("reload_balance");
     let flows: Vec<Flow> = (0..32).map(|i| flow(i, true)).collect();
     let rig = FlowReplay::new(&dir, &flows, PER_FLOW_B, 20_000);
-    let (n_in, tx, port) = (rig.n_in, rig.tx.clone(), rig.port);
     let config = |weight: u32| {
         rig.config(&[1, 2])
             .replace("[rps]\n", "[rps]\nbalance = true\n")
             + &format!("\n[napi]\nweight = {weight}\n")
     };
-
-    let _g = dpdk_lock();
-    let mut n = Instance::start(&dir, &config(64), port, &[]);
-    n.wait_for("a third of the replay", |v| {
-        u(v, "/totals/rx_packets") >= n_in / 3
-    });
-    n.rewrite_config(&config(32));
-    n.signal("HUP");
-    let s1 = n.wait_for("the reload to be applied", |v| {
-        cfg(v, "reloads_applied") + cfg(v, "reloads_rejected") >= 1
-    });
-    assert_eq!(cfg(&s1, "reloads_applied"), 1, "{}", pretty(&s1));
-    let (out, v) = rig.finish(n);
-    let p = pretty(&v);
-    assert_eq!(u(&v, "/totals/dropped_packets"), 0, "{p}");
-    let hup = out
-        .stderr
-        .lines()
-        .find(|l| l.contains("SIGHUP"))
-        .unwrap_or_else(|| panic!("no SIGHUP line\n{}", out.describe()));
+    let (_, hup) = rig.reload_mid_replay(&dir, &config(64), &config(32));
     assert!(
         hup.contains("reloaded") && hup.contains("rps map"),
         "a reload with rps.balance must regroup: {hup}"
     );
-    wire_order(&tx, flows.len(), PER_FLOW_B);
+    wire_order(&rig.tx, flows.len(), PER_FLOW_B);
 }
 
 /// A replay of `flows` from one pcap into a two-queue pcap output, for two
@@ -758,6 +718,33 @@ impl FlowReplay {
         t += &bench(40_000);
         t += &metrics(self.port);
         t
+    }
+
+    /// Runs `before`, switches to `after` with SIGHUP once a third of the
+    /// replay is in, requires the reload applied, lets the replay finish
+    /// and requires nothing dropped. Returns the status right after the
+    /// reload and napifwd's SIGHUP line.
+    fn reload_mid_replay(&self, dir: &TempDir, before: &str, after: &str) -> (Value, String) {
+        let _g = dpdk_lock();
+        let mut n = Instance::start(dir, before, self.port, &[]);
+        n.wait_for("a third of the replay", |v| {
+            u(v, "/totals/rx_packets") >= self.n_in / 3
+        });
+        n.rewrite_config(after);
+        n.signal("HUP");
+        let s1 = n.wait_for("the reload to be applied", |v| {
+            cfg(v, "reloads_applied") + cfg(v, "reloads_rejected") >= 1
+        });
+        assert_eq!(cfg(&s1, "reloads_applied"), 1, "{}", pretty(&s1));
+        let (out, v) = self.finish(n);
+        assert_eq!(u(&v, "/totals/dropped_packets"), 0, "{}", pretty(&v));
+        let hup = out
+            .stderr
+            .lines()
+            .find(|l| l.contains("SIGHUP"))
+            .unwrap_or_else(|| panic!("no SIGHUP line\n{}", out.describe()))
+            .to_owned();
+        (s1, hup)
     }
 
     /// Waits until the whole replay is forwarded or dropped, stops napifwd

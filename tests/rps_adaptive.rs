@@ -619,16 +619,21 @@ fn order_test(name: &str, traffic: &Traffic, k: &Knobs) {
     );
 }
 
-#[test]
-fn per_flow_order_and_exactly_once_across_mode_switches() {
+/// [`order_test`] with the main order traffic and knobs over `base`.
+fn main_order_test(name: &str, base: Knobs) {
     let (on0, on1) = ORDER_FLOWS;
     let traffic = Traffic::new(on0, on1, ORDER_PER_FLOW);
     let k = Knobs {
         max_backlog: ORDER_MAX_BACKLOG,
         weights: Some(ORDER_WEIGHTS),
-        ..Knobs::adaptive(ORDER_CYCLES)
+        ..base
     };
-    order_test("adapt_order", &traffic, &k);
+    order_test(name, &traffic, &k);
+}
+
+#[test]
+fn per_flow_order_and_exactly_once_across_mode_switches() {
+    main_order_test("adapt_order", Knobs::adaptive(ORDER_CYCLES));
 }
 
 /// The local -> steer rule, "flush TX first": 12 flows, 9 for worker 0
@@ -661,22 +666,15 @@ fn per_flow_order_when_local_mode_hands_flows_back_to_steering() {
 /// towards worker 0 when that raised the throughput, towards worker 1
 /// after a trial that lost, with the same rules as the mode switches (a
 /// drain of worker 1 first when flows come back, a flush of worker 0's TX
-/// buffers first when they go). The main order traffic gives worker 1
-/// three times worker 0's flows at the map's split (half the slots each),
-/// so the climb keeps more slots and tries steps both ways around the
-/// balance; 32 flows put about two in every slot, so each step moves
-/// some. Also checked: the split moved the right way (worker 0 kept more
-/// than half on average over the second half of the run).
+/// buffers first when they go). Every trial is a step and, when it loses,
+/// a step back, so flows move both ways whichever split wins; with the
+/// main order traffic (worker 1 always behind, its short backlog often
+/// full) the drains before steps back to worker 0 are tested hardest. 32
+/// flows put about two in every slot, so each step moves some. (Which way
+/// the split moves is checked by `balance_moves_flows_towards_the_idle_worker`.)
 #[test]
 fn per_flow_order_and_exactly_once_across_share_changes() {
-    let (on0, on1) = ORDER_FLOWS;
-    let traffic = Traffic::new(on0, on1, ORDER_PER_FLOW);
-    let k = Knobs {
-        max_backlog: ORDER_MAX_BACKLOG,
-        weights: Some(ORDER_WEIGHTS),
-        ..Knobs::balance(ORDER_CYCLES)
-    };
-    order_test("balance_order", &traffic, &k);
+    main_order_test("balance_order", Knobs::balance(ORDER_CYCLES));
 }
 
 /// The split moves towards the worker that has nothing to do, both ways,

@@ -280,11 +280,10 @@ impl Io {
                     self.set_phase(Phase::Run { until });
                 } else if now >= deadline {
                     // Peers stay busy (other producers): keep the split.
-                    let processed = self.processed_everywhere();
                     if let Some(s) = self.adaptive.as_mut().and_then(|a| a.share.as_mut()) {
                         s.ctl.revert(s.applied);
-                        s.restart(now, processed);
                     }
+                    self.restart_balance(now);
                     self.set_phase(Phase::Run { until });
                 }
             }
@@ -349,7 +348,8 @@ impl Io {
         }
     }
 
-    /// Starts the first balancing period now (after a start or reload).
+    /// Starts a balancing period now (after a start, a reload, a mode
+    /// change or a step).
     pub(super) fn restart_balance(&mut self, now: u64) {
         let processed = self.processed_everywhere();
         if let Some(s) = self.adaptive.as_mut().and_then(|a| a.share.as_mut()) {
@@ -360,15 +360,11 @@ impl Io {
     /// Steers by the map of `level` slots kept from now on; the period
     /// measuring it starts now.
     fn set_level(&mut self, level: usize, now: u64) {
-        let processed = self.processed_everywhere();
-        let Some(a) = self.adaptive.as_mut() else {
-            return;
-        };
-        let Some(s) = a.share.as_mut() else {
+        let Some(s) = self.adaptive.as_mut().and_then(|a| a.share.as_mut()) else {
             return;
         };
         s.applied = level;
-        s.restart(now, processed);
+        self.restart_balance(now);
         self.counters.rps_share_changes.add(1);
         self.publish_share();
     }
@@ -473,15 +469,12 @@ impl Io {
 
     fn set_mode(&mut self, mode: Mode, now: u64) {
         let changed = self.adaptive.as_ref().is_some_and(|a| a.mode != mode);
-        let processed = self.processed_everywhere();
         if let Some(a) = self.adaptive.as_mut() {
             a.mode = mode;
-            if let Some(s) = a.share.as_mut().filter(|_| changed) {
-                // A balancing period measures steering alone.
-                s.restart(now, processed);
-            }
         }
         if changed {
+            // A balancing period measures steering alone.
+            self.restart_balance(now);
             self.counters
                 .rps_local_mode
                 .set(u64::from(mode == Mode::Local));

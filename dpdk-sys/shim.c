@@ -71,11 +71,6 @@ unsigned int napi_ring_free_count(const struct rte_ring *r)
 	return rte_ring_free_count(r);
 }
 
-int napi_lpm_lookup(const struct rte_lpm *lpm, uint32_t ip, uint32_t *next_hop)
-{
-	return rte_lpm_lookup(lpm, ip, next_hop);
-}
-
 int napi_lpm_lookup_bulk(const struct rte_lpm *lpm, const uint32_t *ips,
 			 uint32_t *next_hops, unsigned int n)
 {

@@ -35,7 +35,6 @@ unsigned int napi_ring_dequeue_burst(struct rte_ring *r, void **objs,
 unsigned int napi_ring_count(const struct rte_ring *r);
 unsigned int napi_ring_free_count(const struct rte_ring *r);
 
-int napi_lpm_lookup(const struct rte_lpm *lpm, uint32_t ip, uint32_t *next_hop);
 int napi_lpm_lookup_bulk(const struct rte_lpm *lpm, const uint32_t *ips,
 			 uint32_t *next_hops, unsigned int n);
 

@@ -351,9 +351,7 @@ run_napifwd() { # NAME RUN MODE
 	fi
 	CUR_PREFIX="napifwd-bench-$$-$name-$run"
 	sed -e "s|@FLOWS_PCAP@|$PCAP|g" -e "s|@FILE_PREFIX@|$CUR_PREFIX|g" \
-		-e "s|@MEMORY_MB@|$MEMORY_MB|g" \
-		-e "s|@NO_HUGE@|$([[ $HUGEPAGES -eq 1 ]] && echo false || echo true)|g" \
-		-e "s|@IN_MEMORY@|$([[ $HUGEPAGES -eq 1 ]] && echo true || echo false)|g" \
+		"${MEMORY_SED[@]}" \
 		"$SCRIPT_DIR/napifwd-$mode.toml" >"$cfg"
 	# A config error is napifwd's exit code 78 and says which key: show it.
 	rc=0
@@ -421,6 +419,7 @@ main() {
 		esac
 	done
 	make_pcap
+	memory_placeholders
 	[[ $HUGEPAGES -eq 0 ]] || reserve_hugepages "$MEMORY_MB"
 
 	local loadavg cpu dpdk
@@ -442,7 +441,7 @@ main() {
 		--meta "host=$(hostname) $(uname -r)" --meta "cpu=$cpu" --meta "dpdk=$dpdk"
 		--meta "loadavg=$loadavg (before) $(cut -d' ' -f1-3 /proc/loadavg) (after)"
 		--meta "napifwd=$NAPIFWD_BIN" --meta "out=$OUT_DIR"
-		--meta "memory=$MEMORY_MB MB, $([[ $HUGEPAGES -eq 1 ]] && echo "2 MiB hugepages" || echo "--no-huge (4 KiB pages)")"
+		--meta "memory=$MEMORY_NOTE"
 		--meta "git=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)")
 	[[ -z $JSON_OUT ]] || report_args+=(--json "$JSON_OUT")
 	[[ $REQUIRE_TARGETS -eq 0 ]] || report_args+=(--require-targets)

@@ -246,6 +246,18 @@ release_hugepages() {
 	HUGE_OLD_NR="" HUGE_MOUNTED=""
 }
 
+# What a napifwd benchmark config's memory placeholders become, and how the
+# report names the memory, for MEMORY_MB and HUGEPAGES (1: 2 MiB pages and
+# --in-memory, the way napifwd's container runs; 0: --no-huge).
+memory_placeholders() { # -> MEMORY_SED (sed arguments), MEMORY_NOTE
+	local huge=false
+	[[ ${HUGEPAGES:-0} -eq 1 ]] && huge=true
+	MEMORY_SED=(-e "s|@MEMORY_MB@|$MEMORY_MB|g"
+		-e "s|@NO_HUGE@|$([[ $huge == true ]] && echo false || echo true)|g"
+		-e "s|@IN_MEMORY@|$huge|g")
+	MEMORY_NOTE="$MEMORY_MB MB, $([[ $huge == true ]] && echo "2 MiB hugepages" || echo "--no-huge (4 KiB pages)")"
+}
+
 # The EAL runtime directory of the program that just ran (--no-shconf and a
 # file prefix still create one, for the telemetry socket): remove it.
 remove_dpdk_runtime() {

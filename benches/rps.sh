@@ -297,9 +297,7 @@ render_config() { # NAME OUT
 	sed -e "s|@FLOWS_PCAP@|$PCAP|g" \
 		-e "s|@FILE_PREFIX@|$CUR_PREFIX|g" \
 		-e "s|@EAL_LCORES@|$EAL_LCORES|g" \
-		-e "s|@MEMORY_MB@|$MEMORY_MB|g" \
-		-e "s|@NO_HUGE@|$([[ $HUGEPAGES -eq 1 ]] && echo false || echo true)|g" \
-		-e "s|@IN_MEMORY@|$([[ $HUGEPAGES -eq 1 ]] && echo true || echo false)|g" \
+		"${MEMORY_SED[@]}" \
 		-e "s|@WORKER_LCORES@|$SC_WORKERS|g" \
 		-e "s|@RX_LCORE@|$RX_LCORE|g" \
 		-e "s|@RPS_ENABLED@|$SC_RPS|g" \
@@ -481,6 +479,7 @@ main() {
 	trap 'exit 143' TERM
 
 	make_pcap
+	memory_placeholders
 	[[ $HUGEPAGES -eq 0 ]] || reserve_hugepages "$MEMORY_MB"
 
 	local loadavg cpu version burst round_trip
@@ -508,7 +507,7 @@ main() {
 	round_trip="before $round_trip, after $(line_round_trip)"
 	local report_args=(--meta "command=$COMMAND_LINE"
 		--meta "traffic=$TRAFFIC" --meta "duration_s=$DURATION" --meta "runs=$RUNS"
-		--meta "eal_lcores=$EAL_LCORES" --meta "memory=$MEMORY_MB MB, $([[ $HUGEPAGES -eq 1 ]] && echo "2 MiB hugepages" || echo "--no-huge (4 KiB pages)")" --meta "max_backlog=$MAX_BACKLOG" --meta "rps_hash=$RPS_HASH" --meta "free_mode=$FREE_MODE"
+		--meta "eal_lcores=$EAL_LCORES" --meta "memory=$MEMORY_NOTE" --meta "max_backlog=$MAX_BACKLOG" --meta "rps_hash=$RPS_HASH" --meta "free_mode=$FREE_MODE"
 		--meta "burst=${burst:-?}" --meta "line_round_trip_cycles=$round_trip" --meta "cpus=$(nproc)" --meta "nice=$NICE" --meta "min_cpu=$MIN_CPU" --meta "retries=$RETRIES"
 		--meta "host=$(hostname) $(uname -r)" --meta "cpu=$cpu"
 		--meta "loadavg=$loadavg (before) $(cut -d' ' -f1-3 /proc/loadavg) (after)"

@@ -456,7 +456,11 @@ pub fn run(setup: WorkerSetup) -> i32 {
     io.reset_adaptive();
 
     loop {
-        if ctl.pending.swap(false, Ordering::Acquire) {
+        // Load first, swap only when set: a swap is a store, and a store
+        // every round would keep this control block's cache line modified
+        // here, so every producer's kick_if_parked (which reads `parked`
+        // on the same line after each enqueue) would miss on it.
+        if ctl.pending.load(Ordering::Relaxed) && ctl.pending.swap(false, Ordering::Acquire) {
             while let Ok(cmd) = inbox.try_recv() {
                 if io.handle(cmd, &replies) {
                     kinds = io.source_kinds();

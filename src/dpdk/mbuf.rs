@@ -351,6 +351,18 @@ impl<const N: usize> MbufBurst<N> {
         }
     }
 
+    /// Moves every mbuf of `other` to the end of this burst, in order, as
+    /// far as they fit (what does not fit stays in `other`). Copies only
+    /// the held pointers, where `mem::swap` of two bursts would copy both
+    /// whole arrays.
+    #[inline(always)]
+    pub fn append_from<const M: usize>(&mut self, other: &mut MbufBurst<M>) {
+        let n = other.len.min(N - self.len);
+        self.slots[self.len..self.len + n].copy_from_slice(&other.slots[..n]);
+        self.len += n;
+        other.forget_front(n);
+    }
+
     /// Frees every held mbuf with one `rte_pktmbuf_free_bulk` call.
     #[inline]
     pub fn free_all(&mut self) {

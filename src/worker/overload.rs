@@ -240,7 +240,8 @@ impl Io {
             }
         }
         reclaim.release(drops, counters);
-        std::mem::swap(burst, local);
+        // The drain above emptied `burst`.
+        burst.append_from(local);
     }
 }
 

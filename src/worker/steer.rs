@@ -146,7 +146,8 @@ impl Io {
         }
         self.enqueue_staged();
         if !self.local.is_empty() {
-            std::mem::swap(&mut self.burst, &mut self.local);
+            // The drain above emptied `burst`.
+            self.burst.append_from(&mut self.local);
             self.forward_burst(in_port, 0);
         }
     }

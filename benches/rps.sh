@@ -68,6 +68,8 @@ NICE=0
 MIN_CPU=95
 RETRIES=0
 WAIT_LOCK=0
+LINE_RT_BELOW=0
+LINE_RT_WAIT=600
 PAUSE=1
 INSTALL_DEPS=1
 REQUIRE_TARGETS=0
@@ -100,7 +102,7 @@ Options:
       --latency-cost N    per-packet cycles for (c) (default $LATENCY_COST)
       --scenarios LIST    run exactly these scenarios instead of --parts, e.g. rtc-c0,steer-c0
                           (names: rtc-cN, rps1-cN, rps1-nofp-cN, steer-cN, rps2-cN, rps2w-cN, rps2a-cN,
-                          rps2b-cN,                           rps2-nofp-cN)
+                          rps2b-cN, rps2-nofp-cN)
   -j, --json FILE         also write machine-readable results to FILE
   -o, --out DIR           logs, configs, stats JSON and the pcap go here
                           (default benches/out/rps-YYYYmmdd-HHMMSS)
@@ -123,6 +125,13 @@ Options:
                           the time (/proc schedstat; default $MIN_CPU); medians use undisturbed
                           runs when a scenario has any
       --retries N         run a disturbed run again, up to N times (default $RETRIES)
+      --line-rt-below C   before each run, wait until one cache line's round trip between the
+                          workers' CPUs is below C TSC cycles: on a VM that flips between a fast
+                          and a slow placement of its vCPUs, measure every run in the fast one
+                          (e.g. 300; default 0: do not wait). The round trip of each run is
+                          reported either way (line rt column)
+      --line-rt-wait SECS the longest wait for --line-rt-below per run (default $LINE_RT_WAIT); a run
+                          that starts without it says so in the log
       --wait-lock SECS    when another benchmark runs, wait up to SECS for it (default: fail at once)
       --nice N            run napifwd under nice -n N; negative N takes the CPUs from every other
                           process on the machine (only where that is acceptable; default 0)
@@ -173,6 +182,8 @@ parse_args() {
 		--min-cpu) need_value "$@"; MIN_CPU=$2; shift ;;
 		--retries) need_value "$@"; RETRIES=$2; shift ;;
 		--wait-lock) need_value "$@"; WAIT_LOCK=$2; shift ;;
+		--line-rt-below) need_value "$@"; LINE_RT_BELOW=$2; shift ;;
+		--line-rt-wait) need_value "$@"; LINE_RT_WAIT=$2; shift ;;
 		--no-install) INSTALL_DEPS=0 ;;
 		--require-targets) REQUIRE_TARGETS=1 ;;
 		--fail-fast) FAIL_FAST=1 ;;
@@ -190,6 +201,8 @@ parse_args() {
 	[[ $MIN_CPU =~ ^[0-9]+$ && $MIN_CPU -le 100 ]] || usage_error "--min-cpu must be a whole number from 0 to 100"
 	[[ $RETRIES =~ ^[0-9]+$ ]] || usage_error "--retries must be a whole number"
 	[[ $WAIT_LOCK =~ ^[0-9]+$ ]] || usage_error "--wait-lock must be a whole number of seconds"
+	[[ $LINE_RT_BELOW =~ ^[0-9]+$ ]] || usage_error "--line-rt-below must be a whole number of TSC cycles"
+	[[ $LINE_RT_WAIT =~ ^[0-9]+$ ]] || usage_error "--line-rt-wait must be a whole number of seconds"
 	[[ $NICE =~ ^-?[0-9]+$ && $NICE -ge -20 && $NICE -le 19 ]] || usage_error "--nice must be a whole number from -20 to 19"
 	[[ $FAMILY =~ ^(4|6|mixed)$ ]] || usage_error "--family must be 4, 6 or mixed"
 	[[ $RPS_HASH =~ ^(auto|software)$ ]] || usage_error "--rps-hash must be auto or software"
@@ -369,6 +382,7 @@ run_attempt() { # NAME RUN ATTEMPT
 		return 1
 	fi
 	rm -f "$stats" "$base.sched"[01]
+	[[ $LINE_RT_BELOW -eq 0 ]] || wait_line_rt_below "$LINE_RT_BELOW" "$LINE_RT_WAIT"
 	# the floor at this moment: a VM's vCPUs change host cores (and the
 	# round trip with them) from one minute to the next
 	local line_rt rt_arg=()
@@ -432,6 +446,26 @@ run_scenario() { # NAME RUN
 # (nothing for other forms: ranges, groups).
 cpu_of_lcore() { # MAP LCORE
 	tr ',' '\n' <<<"$1" | sed -n "s/^$2@\([0-9][0-9]*\)\$/\1/p"
+}
+
+# Waits until the cache line round trip is below LIMIT cycles, or for at
+# most WAIT seconds (then warns; the run goes ahead and reports its round
+# trip like any other).
+wait_line_rt_below() { # LIMIT WAIT
+	local limit=$1 deadline=$((SECONDS + $2)) rt
+	while :; do
+		rt=$(line_round_trip 50000)
+		if [[ ! $rt =~ ^[0-9]+$ ]]; then
+			warn "--line-rt-below: the round trip cannot be measured here ($rt); not waiting"
+			return 0
+		fi
+		[[ $rt -ge $limit ]] || return 0
+		if [[ $SECONDS -ge $deadline ]]; then
+			warn "line round trip still $rt cycles (wanted < $limit) after waiting $2 s: running anyway"
+			return 0
+		fi
+		nap 2
+	done
 }
 
 # The cross-core floor: one cache line's round trip between the two
@@ -508,7 +542,7 @@ main() {
 	local report_args=(--meta "command=$COMMAND_LINE"
 		--meta "traffic=$TRAFFIC" --meta "duration_s=$DURATION" --meta "runs=$RUNS"
 		--meta "eal_lcores=$EAL_LCORES" --meta "memory=$MEMORY_NOTE" --meta "max_backlog=$MAX_BACKLOG" --meta "rps_hash=$RPS_HASH" --meta "free_mode=$FREE_MODE"
-		--meta "burst=${burst:-?}" --meta "line_round_trip_cycles=$round_trip" --meta "cpus=$(nproc)" --meta "nice=$NICE" --meta "min_cpu=$MIN_CPU" --meta "retries=$RETRIES"
+		--meta "burst=${burst:-?}" --meta "line_round_trip_cycles=$round_trip" --meta "cpus=$(nproc)" --meta "nice=$NICE" --meta "min_cpu=$MIN_CPU" --meta "retries=$RETRIES" --meta "line_rt_below=$LINE_RT_BELOW"
 		--meta "host=$(hostname) $(uname -r)" --meta "cpu=$cpu"
 		--meta "loadavg=$loadavg (before) $(cut -d' ' -f1-3 /proc/loadavg) (after)"
 		--meta "napifwd=$NAPIFWD_BIN ($version)" --meta "out=$OUT_DIR"

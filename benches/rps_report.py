@@ -443,6 +443,9 @@ def report(args: argparse.Namespace) -> int:
                 "burst", "host", "cpu", "napifwd", "loadavg"):
         if key in meta:
             p(f"  {key:<11} {meta[key]}")
+    if meta.get("line_rt_below", "0") not in ("0", ""):
+        p(f"  {'gate':<11} each run waited for a cache line round trip below {meta['line_rt_below']} cycles "
+          "(--line-rt-below; see the line rt column)")
     p(f"  {'tsc':<11} {fmt(tsc_hz and tsc_hz / 1e6, '.3f', '?')} MHz (/proc/cpuinfo)")
     if meta.get("eal_lcores") == "0@0,1@0,2@1":
         p("  note        2 CPUs: the main lcore 0 shares CPU 0 with worker lcore 1 (it mostly sleeps);")

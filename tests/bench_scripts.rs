@@ -1,7 +1,8 @@
 //! The benchmark scripts are not run by the suite (they need quiet CPUs
 //! and minutes), but their arithmetic and syntax are: the RPS report's
 //! self-test on synthetic counters, `bash -n` on every script, and the
-//! cross-core probe refusing one CPU for both ends (it would spin forever).
+//! cross-core probe refusing one CPU for both ends (it would spin forever),
+//! and rps.sh refusing a malformed option before it touches the machine.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -77,5 +78,26 @@ fn line_pingpong_measures_a_round_trip_and_refuses_one_cpu() {
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("unexpected output {text:?}"));
         assert!(cycles > 0.0, "{text}");
+    }
+}
+
+#[test]
+fn rps_sh_rejects_a_bad_line_rt_gate() {
+    for (args, want) in [
+        (
+            ["--line-rt-below", "fast"],
+            "--line-rt-below must be a whole number of TSC cycles",
+        ),
+        (
+            ["--line-rt-wait", "-3"],
+            "--line-rt-wait must be a whole number of seconds",
+        ),
+    ] {
+        let out = run(Command::new("bash")
+            .arg(repo().join("benches/rps.sh"))
+            .args(args));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
     }
 }

@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 
 use crate::dpdk::{cycles, Mbuf};
 use crate::drop_reason::DropReason;
-use crate::fwd::flow::FlowKey;
+use crate::fwd::flow;
 
 /// Where the flow hash comes from (`rps.hash`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,10 +34,7 @@ fn flow_hash(m: &Mbuf, source: HashSource, symmetric: bool) -> u32 {
             return h;
         }
     }
-    match FlowKey::from_frame(m.data()) {
-        Some(k) => k.hash(symmetric),
-        None => 0,
-    }
+    flow::frame_hash(m.data(), symmetric)
 }
 
 impl Io {

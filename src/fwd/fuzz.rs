@@ -5,7 +5,7 @@
 //! API: it panics when an invariant between the parsers is broken, which is
 //! what the fuzzer is looking for.
 
-use super::flow::FlowKey;
+use super::flow::{frame_hash, FlowKey};
 use super::l2::{self, Xconnect};
 use super::l3::{self, L3Dst};
 use crate::wire::{
@@ -43,9 +43,15 @@ pub fn packet_parser(data: &[u8]) {
         Some(k) => {
             assert_eq!(k.hash(true), k.reversed().hash(true), "{k:?}");
             assert_eq!(k.reversed().reversed(), k);
-            let _ = k.hash(false);
+            // RPS's fast path hashes what the key hashes.
+            for symmetric in [false, true] {
+                assert_eq!(frame_hash(frame, symmetric), k.hash(symmetric), "{k:?}");
+            }
         }
-        None => assert!(frame.len() < 14),
+        None => {
+            assert!(frame.len() < 14);
+            assert_eq!(frame_hash(frame, false), 0);
+        }
     }
 
     let xc = Xconnect {

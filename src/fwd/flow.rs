@@ -177,28 +177,13 @@ impl FlowKey {
     #[inline]
     pub fn hash_with_seed(&self, seed: u32, symmetric: bool) -> u32 {
         let key = if symmetric { self.canonical() } else { *self };
-        // The first word tags the family (and whether ports are present) so
-        // that keys of different kinds with equal fields do not collide.
-        let ports_word = |p: Option<(u16, u16)>| match p {
-            Some((s, d)) => (u32::from(s) << 16) | u32::from(d),
-            None => 0,
-        };
-        let has_ports = |p: Option<(u16, u16)>| if p.is_some() { 0x0001_0000 } else { 0 };
         match key {
             FlowKey::V4 {
                 src,
                 dst,
                 proto,
                 ports,
-            } => murmur3_words(
-                [
-                    0x0400_0000 | has_ports(ports) | u32::from(proto),
-                    src,
-                    dst,
-                    ports_word(ports),
-                ],
-                seed,
-            ),
+            } => murmur3_words(v4_words(proto, src, dst, ports), seed),
             FlowKey::V6 {
                 src,
                 dst,
@@ -210,7 +195,7 @@ impl FlowKey {
                 };
                 murmur3_words(
                     [
-                        0x0600_0000 | has_ports(ports) | u32::from(proto),
+                        0x0600_0000 | has_ports_tag(ports) | u32::from(proto),
                         w(&src, 0),
                         w(&src, 4),
                         w(&src, 8),
@@ -241,6 +226,38 @@ impl FlowKey {
                 )
             }
         }
+    }
+}
+
+/// The words an IPv4 key hashes. The first word tags the family (and
+/// whether ports are present) so that keys of different kinds with equal
+/// fields do not collide.
+#[inline(always)]
+fn v4_words(proto: u8, src: u32, dst: u32, ports: Option<(u16, u16)>) -> [u32; 4] {
+    [
+        0x0400_0000 | has_ports_tag(ports) | u32::from(proto),
+        src,
+        dst,
+        ports_word(ports),
+    ]
+}
+
+/// The tag bit of a key that has ports.
+#[inline(always)]
+fn has_ports_tag(ports: Option<(u16, u16)>) -> u32 {
+    if ports.is_some() {
+        0x0001_0000
+    } else {
+        0
+    }
+}
+
+/// Source and destination port in one word (0 without ports).
+#[inline(always)]
+fn ports_word(ports: Option<(u16, u16)>) -> u32 {
+    match ports {
+        Some((s, d)) => (u32::from(s) << 16) | u32::from(d),
+        None => 0,
     }
 }
 
@@ -305,16 +322,12 @@ fn ipv4_ports_hash(frame: &[u8], symmetric: bool) -> Option<u32> {
     }
     let (mut src, mut dst) = (be32(26), be32(30));
     let (mut sp, mut dp) = (be16(34), be16(36));
+    // FlowKey::canonical's order, for this one kind of key.
     if symmetric && (dst, dp) < (src, sp) {
         (src, dst, sp, dp) = (dst, src, dp, sp);
     }
     Some(murmur3_words(
-        [
-            0x0400_0000 | 0x0001_0000 | u32::from(proto),
-            src,
-            dst,
-            (u32::from(sp) << 16) | u32::from(dp),
-        ],
+        v4_words(proto, src, dst, Some((sp, dp))),
         DEFAULT_SEED,
     ))
 }

@@ -129,7 +129,8 @@ Options:
                           workers' CPUs is below C TSC cycles: on a VM that flips between a fast
                           and a slow placement of its vCPUs, measure every run in the fast one
                           (e.g. 300; default 0: do not wait). The round trip of each run is
-                          reported either way (line rt column)
+                          reported either way (line rt column: before:after); a run whose round
+                          trip after it is not below C is disturbed (the VM changed state)
       --line-rt-wait SECS the longest wait for --line-rt-below per run (default $LINE_RT_WAIT); a run
                           that starts without it says so in the log
       --wait-lock SECS    when another benchmark runs, wait up to SECS for it (default: fail at once)
@@ -400,6 +401,10 @@ run_attempt() { # NAME RUN ATTEMPT
 	rc=$EXIT_RC
 	CUR_PID=""
 	remove_dpdk_runtime
+	# and after: a run that ended in the slow state is disturbed under the gate
+	line_rt=$(line_round_trip 200000)
+	[[ ! $line_rt =~ ^[0-9]+$ ]] || rt_arg+=(--line-rt-after "$line_rt")
+	[[ $LINE_RT_BELOW -eq 0 ]] || rt_arg+=(--line-rt-limit "$LINE_RT_BELOW")
 	if [[ $rc -ne 0 ]]; then
 		fail_run "$name" "$run" "$out" "napifwd exited with status $rc"
 		return 1

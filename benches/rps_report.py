@@ -278,11 +278,19 @@ def derive(rec: dict) -> None:
         rec["fair_per_packet_oncpu"] = po + co if po is not None and co is not None else None
 
 
+def line_rt_text(rec: dict) -> str:
+    """A run's line round trip for the table: before, or before:after."""
+    before = fmt(rec.get("line_rt_cycles"), "d", "?")
+    after = rec.get("line_rt_after_cycles")
+    return before if after is None else f"{before}:{after}"
+
+
 def record(args: argparse.Namespace) -> int:
     """Appends the run's record; returns 10 when the run was disturbed (a
     worker had its CPU less than --min-cpu percent of the time), else 0."""
     rec = {"name": args.name, "run": args.run, "attempt": getattr(args, "attempt", 1),
-           "status": args.status, "log": args.log, "line_rt_cycles": getattr(args, "line_rt", None)}
+           "status": args.status, "log": args.log, "line_rt_cycles": getattr(args, "line_rt", None),
+           "line_rt_after_cycles": getattr(args, "line_rt_after", None)}
     if args.status != "ok":
         rec["note"] = args.note
         append(args.results, rec)
@@ -330,7 +338,13 @@ def record(args: argparse.Namespace) -> int:
     )
     derive(rec)
     threshold = getattr(args, "min_cpu", DEFAULT_MIN_CPU) / 100
-    rec["disturbed"] = rec["min_cpu_share"] is not None and rec["min_cpu_share"] < threshold
+    rec["cpu_disturbed"] = rec["min_cpu_share"] is not None and rec["min_cpu_share"] < threshold
+    # The gate (--line-rt-below) checks the VM's state before a run; the
+    # state can change within seconds, so a run that ended in the slow
+    # state counts as disturbed too (a heuristic: one sample, at the end).
+    limit, after = getattr(args, "line_rt_limit", None), rec["line_rt_after_cycles"]
+    rec["vm_slow_after"] = bool(limit) and after is not None and after >= limit
+    rec["disturbed"] = rec["cpu_disturbed"] or rec["vm_slow_after"]
     append(args.results, rec)
     extra = ""
     if rec["kind"] == "steer":
@@ -338,8 +352,10 @@ def record(args: argparse.Namespace) -> int:
     print(
         f"{rec['name']}: {rec['mpps']:.3f} Mpps, busy {fmt(rec['busy_per_packet'], '.1f')} c/p{extra}, "
         f"dropped {rec.get('dropped')} of {rec.get('rx')} ({fmt(rec['drop_share'] and rec['drop_share'] * 100, '.2f')} %), "
-        f"line round trip before the run {fmt(rec['line_rt_cycles'], 'd', 'n/a')} c"
-        + (f"; DISTURBED: a worker had its CPU {rec['min_cpu_share'] * 100:.0f} % of the time" if rec["disturbed"] else ""),
+        f"line round trip before the run {fmt(rec['line_rt_cycles'], 'd', 'n/a')} c, "
+        f"after {fmt(rec['line_rt_after_cycles'], 'd', 'n/a')} c"
+        + (f"; DISTURBED: a worker had its CPU {rec['min_cpu_share'] * 100:.0f} % of the time" if rec["cpu_disturbed"] else "")
+        + (f"; DISTURBED: the run ended in the VM's slow state (round trip {after} >= {limit})" if rec["vm_slow_after"] else ""),
         file=sys.stderr,
     )
     return 10 if rec["disturbed"] else 0
@@ -386,7 +402,8 @@ class Scenarios:
         if min_cpu is not None:  # judged again with the report's threshold
             for r in self.records:
                 s = r.get("min_cpu_share")
-                r["disturbed"] = s is not None and s < min_cpu / 100
+                r["cpu_disturbed"] = s is not None and s < min_cpu / 100
+                r["disturbed"] = r["cpu_disturbed"] or bool(r.get("vm_slow_after"))
         self.names = sorted({r["name"] for r in self.records}, key=scenario_key)
 
     def all_ok(self, name: str) -> list[dict]:
@@ -488,7 +505,7 @@ def report(args: argparse.Namespace) -> int:
         p(f"{name:<14} {used:>5} {mpps:>7.3f} {spread(sc.values(name, 'mpps'), '.2f'):>11} "
           f"{fmt(sc.median(name, 'busy_per_packet'), '9.1f'):>9} {fmt(core_cp, '9.1f'):>9} "
           f"{fmt(div(fwd, rx), '8.4f'):>8} {fmt(med([r['drop_share'] for r in ok]) * 100, '7.2f'):>7} "
-          f"{'/'.join(fmt(r.get('line_rt_cycles'), 'd', '?') for r in ok):>9}  {note}")
+          f"{'/'.join(line_rt_text(r) for r in ok):>9}  {note}")
         drops = {}
         for r in ok:
             for k, v in (r.get("dropped_by_reason") or {}).items():
@@ -510,6 +527,7 @@ def report(args: argparse.Namespace) -> int:
             "core_cycles_per_packet": core_cp,
             "sink_share": div(fwd, rx),
             "line_rt_cycles_runs": [r.get("line_rt_cycles") for r in ok],
+            "line_rt_after_cycles_runs": [r.get("line_rt_after_cycles") for r in ok],
             "dropped_by_reason_all_runs": drops,
             "workers": wjson,
             "latency_us": [r.get("latency") for r in ok],
@@ -518,12 +536,18 @@ def report(args: argparse.Namespace) -> int:
     p("")
     p("busy c/p = busy TSC cycles of all workers / packets out of the sink; core c/p = TSC Hz x workers / pps;")
     p("sink/rx = packets out / packets received; busy % = busy / (busy + idle) cycles of that worker;")
-    p("line rt = one cache line's round trip between the workers' CPUs just before each counted run (TSC cycles;")
+    p("line rt = one cache line's round trip between the workers' CPUs just before each counted run, and :after it (TSC cycles;")
     p("a VM's vCPUs move between host cores: ~180 and ~900 are both seen here, and the RPS figures follow it);")
     p("hw = backlog high water; cpu % = share of the run its thread was on its CPU (/proc schedstat);")
     p(f"runs = runs counted / runs that worked: a run where a worker had its CPU less than {args.min_cpu} % of the time")
     p("is disturbed and left out when the scenario has undisturbed runs; * = only disturbed runs, all counted.")
-    disturbed = [(r["min_cpu_share"], r["name"], r["run"]) for r in sc.records if r.get("status") == "ok" and r.get("disturbed")]
+    p("With --line-rt-below, so is a run whose round trip after it was not below the gate (the VM changed state).")
+    slow = [f"{r['name']} run {r['run']} ({r['line_rt_after_cycles']})" for r in sc.records
+            if r.get("status") == "ok" and r.get("vm_slow_after")]
+    if slow:
+        p(f"WARNING: {len(slow)} run(s) ended in the VM's slow state: {', '.join(slow)}")
+    disturbed = [(r["min_cpu_share"], r["name"], r["run"]) for r in sc.records
+                 if r.get("status") == "ok" and r.get("cpu_disturbed", r.get("disturbed"))]
     if disturbed:
         worst = min(disturbed)
         starred = [n for n in sc.names if sc.all_ok(n) and sc.clean_count(n) == 0]
@@ -736,7 +760,7 @@ def selftest(_args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         res = f"{tmp}/r.jsonl"
 
-        def add(name, kind, cost, st, run=1, cpu=None, line_rt=None):
+        def add(name, kind, cost, st, run=1, cpu=None, line_rt=None, line_rt_after=None, line_rt_limit=None):
             path = f"{tmp}/{name}.{run}.json"
             Path(path).write_text(json.dumps(st))
             sched = []
@@ -749,7 +773,8 @@ def selftest(_args: argparse.Namespace) -> int:
                     Path(sched[-1]).write_text("\n".join(lines) + "\n")
             return record(argparse.Namespace(name=name, run=run, status="ok", log="", note="", stats=path,
                                              kind=kind, cost=cost, fast_path="true", results=res, sched=sched,
-                                             attempt=1, min_cpu=95.0, line_rt=line_rt))
+                                             attempt=1, min_cpu=95.0, line_rt=line_rt,
+                                             line_rt_after=line_rt_after, line_rt_limit=line_rt_limit))
 
         # single: 1e6 packets, 100e6 busy cycles -> 100 c/p; 0.1 Mpps over 10 s.
         add("rtc-c0", "rtc", 0, stats([w(1, rx=10**6, tx=10**6, processed=10**6, busy=100 * 10**6)], 10**6, 10**6),
@@ -758,7 +783,8 @@ def selftest(_args: argparse.Namespace) -> int:
         # forwarder sent 1e6 with 90e6 busy -> 90 c/p. raw = 150e6/1e6 = 150; fair = 120.
         add("steer-c0", "steer", 0, stats(
             [w(1, rx=2 * 10**6, busy=60 * 10**6), w(2, tx=10**6, processed=10**6, busy=90 * 10**6, idle=10 * 10**6)],
-            10**6, 2 * 10**6, {"backlog_full": 10**6}), cpu={0: 0.5, 1: 1.0}, line_rt=183)
+            10**6, 2 * 10**6, {"backlog_full": 10**6}), cpu={0: 0.5, 1: 1.0}, line_rt=183, line_rt_after=190,
+            line_rt_limit=300)
         # one worker with RPS to itself: 110 c/p; through its own ring: 125 c/p.
         add("rps1-c0", "rps1", 0, stats([w(1, rx=10**6, tx=10**6, processed=10**6, busy=110 * 10**6)], 10**6, 10**6))
         add("rps1-nofp-c0", "rps1-nofp", 0, stats([w(1, rx=10**6, tx=10**6, processed=10**6, busy=125 * 10**6)], 10**6, 10**6))
@@ -771,6 +797,11 @@ def selftest(_args: argparse.Namespace) -> int:
             [w(1, rx=2 * 10**6, tx=5 * 10**5, processed=5 * 10**5, busy=1),
              w(2, tx=15 * 10**5, processed=15 * 10**5, busy=1)],
             2 * 10**6, 2 * 10**6))
+        # A run that ended in the VM's slow state is disturbed (exit 10) and
+        # loses to the undisturbed one; without a gate the same is not.
+        slow = stats([w(1, rx=10**6, tx=10**6, processed=10**6, busy=500 * 10**6)], 10**6, 10**6)
+        assert add("rps2a-c1000", "rps2a", 1000, slow, run=1, line_rt=180, line_rt_after=900, line_rt_limit=300) == 10
+        assert add("rps2a-c1000", "rps2a", 1000, slow, run=2, line_rt=180, line_rt_after=900) == 0
         recs = [json.loads(x) for x in Path(res).read_text().splitlines()]
         by = {r["name"]: r for r in recs}
         assert by["rtc-c0"]["busy_per_packet"] == 100.0
@@ -806,9 +837,12 @@ def selftest(_args: argparse.Namespace) -> int:
                                            min_cpu=95.0))
         doc = json.loads(Path(rj).read_text())
         assert abs(doc["overhead"]["oncpu_estimate"]["overhead_fair"] - 25.0) < 1e-9, doc["overhead"]
-        assert "WARNING: 2 of 7 runs were disturbed" in text.getvalue(), text.getvalue()
+        assert "WARNING: 2 of 9 runs were disturbed" in text.getvalue(), text.getvalue()
         steer_line = next(x for x in text.getvalue().splitlines() if x.startswith("steer-c0 "))
-        assert " 183  w1:" in steer_line, steer_line
+        assert " 183:190  w1:" in steer_line, steer_line
+        assert "WARNING: 1 run(s) ended in the VM's slow state: rps2a-c1000 run 1 (900)" in text.getvalue(), text.getvalue()
+        slow_doc = doc["scenarios"]["rps2a-c1000"]
+        assert slow_doc["counted_runs"] == 1 and slow_doc["line_rt_after_cycles_runs"] == [900], slow_doc
         assert doc["scenarios"]["steer-c0"]["line_rt_cycles_runs"] == [183], doc["scenarios"]["steer-c0"]
         # A later attempt replaces an earlier one; undisturbed runs win over disturbed ones.
         recs = [{"name": "x-c0", "run": 1, "status": "ok", "disturbed": True, "v": 1},
@@ -849,6 +883,9 @@ def main(argv: list[str]) -> int:
     sp.add_argument("--sched", action="append", default=[], help="scheduler samples (rps.sh sched_sample), in time order")
     sp.add_argument("--attempt", type=int, default=1)
     sp.add_argument("--line-rt", type=int, help="cache line round trip between the workers' CPUs before the run (TSC cycles)")
+    sp.add_argument("--line-rt-after", type=int, help="the same, measured after the run")
+    sp.add_argument("--line-rt-limit", type=int, help="the gate (rps.sh --line-rt-below): a run whose round trip after "
+                    "it is not below this is disturbed (exit 10)")
     sp.add_argument("--min-cpu", type=float, default=DEFAULT_MIN_CPU, help="percent; below it the run is disturbed (exit 10)")
     sp.set_defaults(fn=record)
     sp = sub.add_parser("report", help="the tables (and --json)")

@@ -404,15 +404,19 @@ pub const fn reciprocal_scale(hash: u32, n: u32) -> u32 {
 #[inline(always)]
 fn hash_words<const N: usize>(words: [u32; N], seed: u32) -> u32 {
     // Digits of pi, as nothing-up-my-sleeve masks; the seed is spread
-    // over both halves of the chain's start.
-    const MASK_A: u64 = 0x243f_6a88_85a3_08d3;
-    const MASK_B: u64 = 0x1319_8a2e_0370_7344;
-    let mut acc = u64::from(seed).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    // over all 64 bits of both (odd multipliers: distinct seeds, distinct
+    // masks), so the colliding inputs move with it. For a constant seed
+    // the compiler folds all of this away.
+    const PI_A: u64 = 0x243f_6a88_85a3_08d3;
+    const PI_B: u64 = 0x1319_8a2e_0370_7344;
+    let s = u64::from(seed);
+    let mut acc = PI_A ^ s.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mask_b = PI_B ^ s.wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
     let w = |i: usize| words.get(i).copied().map_or(0, u64::from);
     for i in (0..N).step_by(4) {
         let a = (w(i) << 32) | w(i + 1);
         let b = (w(i + 2) << 32) | w(i + 3);
-        acc = folded_mul(a ^ acc ^ MASK_A, b ^ MASK_B);
+        acc = folded_mul(a ^ acc, b ^ mask_b);
     }
     fmix32((acc >> 32) as u32 ^ acc as u32)
 }
@@ -750,7 +754,7 @@ mod tests {
 
     /// Flipping any one input bit flips each of the top output bits (the
     /// ones `reciprocal_scale` picks a worker by) about half the time.
-    fn assert_avalanche<const N: usize>() {
+    fn assert_avalanche<const N: usize>(seed: u32) {
         const TRIALS: u32 = 2000;
         let mut r = SplitMix(7);
         for bit in 0..32 * N {
@@ -759,7 +763,7 @@ mod tests {
                 let words: [u32; N] = std::array::from_fn(|_| r.next() as u32);
                 let mut flipped = words;
                 flipped[bit / 32] ^= 1 << (bit % 32);
-                let d = hash_words(words, DEFAULT_SEED) ^ hash_words(flipped, DEFAULT_SEED);
+                let d = hash_words(words, seed) ^ hash_words(flipped, seed);
                 for (i, f) in flips.iter_mut().enumerate() {
                     *f += (d >> (31 - i)) & 1;
                 }
@@ -768,7 +772,7 @@ mod tests {
                 let p = f64::from(f) / f64::from(TRIALS);
                 assert!(
                     (0.42..=0.58).contains(&p),
-                    "{N} words: input bit {bit} flips output bit {} with p = {p:.3}",
+                    "{N} words, seed {seed:#x}: input bit {bit} flips output bit {} with p = {p:.3}",
                     31 - i
                 );
             }
@@ -777,8 +781,10 @@ mod tests {
 
     #[test]
     fn every_input_bit_moves_the_high_output_bits() {
-        assert_avalanche::<4>(); // IPv4 and L2 keys
-        assert_avalanche::<10>(); // IPv6 keys
+        for seed in [DEFAULT_SEED, 0] {
+            assert_avalanche::<4>(seed); // IPv4 and L2 keys
+            assert_avalanche::<10>(seed); // IPv6 keys
+        }
     }
 
     /// The traffic a weak hash fails on: one field counting up, the rest fixed

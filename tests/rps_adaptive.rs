@@ -677,21 +677,6 @@ fn per_flow_order_and_exactly_once_across_share_changes() {
     main_order_test("balance_order", Knobs::balance(ORDER_CYCLES));
 }
 
-/// Both on: besides the mode switches and the slot steps, every other
-/// probe from local mode jumps to the pipeline (every flow to worker 1)
-/// and, when that loses, back to the balanced level only after worker 1
-/// drained: the largest moves of flows there are, checked like the rest.
-#[test]
-fn per_flow_order_and_exactly_once_with_adaptive_and_balance() {
-    main_order_test(
-        "both_order",
-        Knobs {
-            balance: true,
-            ..Knobs::adaptive(ORDER_CYCLES)
-        },
-    );
-}
-
 /// The split moves towards the worker that has nothing to do, both ways,
 /// with heavy per-packet work (receiving costs next to nothing beside it)
 /// from an endless source, so whichever worker has flows is saturated.

@@ -35,14 +35,7 @@
 //! slot of flows more (after its peers drained, as for steer -> local) or
 //! one fewer (after flushing its TX buffers, as for local -> steer). With
 //! `rps.balance` alone the modes are never probed; with both, a probe
-//! compares local mode against steering at the balanced split, and every
-//! other probe from local mode against the pipeline (level 0: every flow
-//! to the peers). The climb cannot get there on its own when the split
-//! in between is worse than both ends (benches/rps.sh at 0 cycles per
-//! packet in the VM's fast state: local 0.98, half 0.75, pipeline 1.07
-//! of one core). A pipeline that wins becomes the climb's level; one that
-//! loses gives the flows back only after the peers drained, like any
-//! return to local mode, and the level before it is restored then.
+//! compares local mode against steering at the balanced split.
 
 use super::balance::{self, Balance};
 use super::Io;
@@ -73,13 +66,8 @@ enum Phase {
     /// Running in the current mode until `until`; measuring from `since`.
     Run { until: u64 },
     /// Probing the other mode until `until`; `baseline` is the rate (packets
-    /// per tick) the current mode achieved. `restore`: the level to go back
-    /// to when this is a probe of the pipeline that loses.
-    Probe {
-        until: u64,
-        baseline: f64,
-        restore: Option<usize>,
-    },
+    /// per tick) the current mode achieved.
+    Probe { until: u64, baseline: f64 },
     /// Waiting for peers to drain before entering local mode. `rounds` are
     /// each peer's round counts when its backlog was first seen empty.
     Draining { deadline: u64, then: After },
@@ -90,9 +78,8 @@ enum Phase {
 enum After {
     /// Start probing local mode against `baseline`.
     Probe { baseline: f64 },
-    /// Return to local mode for good (a probe of steering lost); with
-    /// `restore`, a probe of the pipeline: back to that level.
-    Run { restore: Option<usize> },
+    /// Return to local mode for good (a probe of steering lost).
+    Run,
     /// Keep `level` slots (`rps.balance`), then run on until `until`.
     Level { level: usize, until: u64 },
 }
@@ -139,8 +126,6 @@ pub(super) struct Adaptive {
     processed_at_since: u64,
     /// Peer round counts noted while draining (by worker id).
     marks: Vec<Option<u64>>,
-    /// With `rps.balance`: the next probe from local mode tries the pipeline.
-    pipeline_next: bool,
 }
 
 /// What an RX worker adapts: the mode (`rps.adaptive`), the split
@@ -193,7 +178,6 @@ impl Adaptive {
             since: now,
             processed_at_since: 0,
             marks: vec![None; workers],
-            pipeline_next: false,
         })
     }
 
@@ -252,25 +236,16 @@ impl Io {
                     Some(Mode::Local) => {
                         // Probe steering: flush first (see the module doc).
                         self.flush_all();
-                        let restore = self.take_pipeline_turn();
                         self.set_mode(Mode::Steer, now);
-                        if restore.is_some() {
-                            self.set_level(0, now);
-                        }
                         self.set_phase(Phase::Probe {
                             until: now + self.probe_ticks(),
                             baseline: rate,
-                            restore,
                         });
                     }
                     _ => self.begin_drain(now, After::Probe { baseline: rate }),
                 }
             }
-            Phase::Probe {
-                until,
-                baseline,
-                restore,
-            } if now >= until => {
+            Phase::Probe { until, baseline } if now >= until => {
                 let rate = self.rate_since(now);
                 let keep = rate > baseline * MARGIN;
                 let probed = self.adaptive.as_ref().map_or(Mode::Steer, |a| a.mode);
@@ -279,10 +254,6 @@ impl Io {
                 }
                 if keep {
                     self.counters.rps_mode_switches.add(1);
-                    if restore.is_some() {
-                        // The pipeline won: the climb goes on from there.
-                        self.follow_level();
-                    }
                     self.set_phase(Phase::Run {
                         until: now + self.epoch_ticks(),
                     });
@@ -295,7 +266,7 @@ impl Io {
                     });
                 } else {
                     // Steering lost: back to local, after a drain.
-                    self.begin_drain(now, After::Run { restore });
+                    self.begin_drain(now, After::Run);
                 }
                 self.mark_since(now);
             }
@@ -323,31 +294,14 @@ impl Io {
                         After::Probe { baseline } => self.set_phase(Phase::Probe {
                             until: now + self.probe_ticks(),
                             baseline,
-                            restore: None,
                         }),
-                        After::Run { restore } => {
-                            if let Some(level) = restore {
-                                // Local mode steers nothing: the level
-                                // only matters for the next probe.
-                                self.set_level(level, now);
-                                self.follow_level();
-                            }
-                            self.set_phase(Phase::Run {
-                                until: now + self.epoch_ticks(),
-                            });
-                        }
-                        After::Level { .. } => self.set_phase(Phase::Run {
+                        After::Run | After::Level { .. } => self.set_phase(Phase::Run {
                             until: now + self.epoch_ticks(),
                         }),
                     }
                     self.mark_since(now);
                 } else if now >= deadline {
-                    // Peers stay busy (other producers): keep steering (a
-                    // pipeline that lost stays, and the climb goes on
-                    // from it: its flows must not come back undrained).
-                    if matches!(then, After::Run { restore: Some(_) }) {
-                        self.follow_level();
-                    }
+                    // Peers stay busy (other producers): keep steering.
                     self.set_mode(Mode::Steer, now);
                     self.set_phase(Phase::Run {
                         until: now + self.epoch_ticks(),
@@ -391,25 +345,6 @@ impl Io {
                 self.set_level(level, now);
             }
             _ => {}
-        }
-    }
-
-    /// With `rps.balance`, every other probe from local mode tries the
-    /// pipeline: returns the level to restore if that probe loses (`None`
-    /// for a probe at the balanced level, or when that level already is
-    /// the pipeline).
-    fn take_pipeline_turn(&mut self) -> Option<usize> {
-        let a = self.adaptive.as_mut()?;
-        let applied = a.share.as_ref()?.applied;
-        a.pipeline_next = !a.pipeline_next;
-        (!a.pipeline_next && applied > 0).then_some(applied)
-    }
-
-    /// Makes the climb carry on from the level steering uses now (after a
-    /// jump it did not choose).
-    fn follow_level(&mut self) {
-        if let Some(s) = self.adaptive.as_mut().and_then(|a| a.share.as_mut()) {
-            s.ctl.revert(s.applied);
         }
     }
 

@@ -677,6 +677,20 @@ fn per_flow_order_and_exactly_once_across_share_changes() {
     main_order_test("balance_order", Knobs::balance(ORDER_CYCLES));
 }
 
+/// Both on: the mode probes (steer <-> local, at the balanced split) and
+/// the climb's slot steps interleave; order and exactly-once must hold
+/// across both kinds of move.
+#[test]
+fn per_flow_order_and_exactly_once_with_adaptive_and_balance() {
+    main_order_test(
+        "both_order",
+        Knobs {
+            balance: true,
+            ..Knobs::adaptive(ORDER_CYCLES)
+        },
+    );
+}
+
 /// The split moves towards the worker that has nothing to do, both ways,
 /// with heavy per-packet work (receiving costs next to nothing beside it)
 /// from an endless source, so whichever worker has flows is saturated.

@@ -287,7 +287,8 @@ def line_rt_text(rec: dict) -> str:
 
 def record(args: argparse.Namespace) -> int:
     """Appends the run's record; returns 10 when the run was disturbed (a
-    worker had its CPU less than --min-cpu percent of the time), else 0."""
+    worker had its CPU less than --min-cpu percent of the time, or with
+    --line-rt-limit the round trip after the run was not below it), else 0."""
     rec = {"name": args.name, "run": args.run, "attempt": getattr(args, "attempt", 1),
            "status": args.status, "log": args.log, "line_rt_cycles": getattr(args, "line_rt", None),
            "line_rt_after_cycles": getattr(args, "line_rt_after", None)}

@@ -703,14 +703,14 @@ fn per_flow_order_and_exactly_once_with_adaptive_and_balance() {
 /// average over the second half of the run (`/status` samples), and the
 /// final gauge must be a whole number of slots.
 ///
-/// A known weakness of the climb, and why a run that ends on the wrong
-/// side is repeated (up to [`BALANCE_ATTEMPTS`] runs; the other checks
-/// hold in every run): its first trial gives a slot away, and next to the
-/// map's split that slot holds no flow here, so the throughput does not
-/// change; when noise (other tests' threads on the same 2 CPUs) makes it
-/// look 3 % better anyway, the climb stands on a plateau where no single
-/// step changes anything, and stays (seen once in CI: worker 0 kept 7 of
-/// 16 slots and forwarded nothing).
+/// Why a run that ends on the wrong side is repeated (up to
+/// [`BALANCE_ATTEMPTS`] runs; the other checks hold in every run): the
+/// climb's first trial gives a slot away, and next to the map's split
+/// that slot holds no flow here, so the throughput does not change; noise
+/// (other tests' threads on the same 2 CPUs) once made that look 3 %
+/// better, and the climb stayed on the plateau (a CI run: worker 0 kept 7
+/// of 16 slots and forwarded nothing). A step must now win two periods in
+/// a row (`balance.rs`), which makes that much rarer, not impossible.
 #[test]
 fn balance_moves_flows_towards_the_idle_worker() {
     for (on0, on1) in [(0, 64), (64, 0)] {

@@ -401,10 +401,6 @@ run_attempt() { # NAME RUN ATTEMPT
 	rc=$EXIT_RC
 	CUR_PID=""
 	remove_dpdk_runtime
-	# and after: a run that ended in the slow state is disturbed under the gate
-	line_rt=$(line_round_trip 200000)
-	[[ ! $line_rt =~ ^[0-9]+$ ]] || rt_arg+=(--line-rt-after "$line_rt")
-	[[ $LINE_RT_BELOW -eq 0 ]] || rt_arg+=(--line-rt-limit "$LINE_RT_BELOW")
 	if [[ $rc -ne 0 ]]; then
 		fail_run "$name" "$run" "$out" "napifwd exited with status $rc"
 		return 1
@@ -413,6 +409,10 @@ run_attempt() { # NAME RUN ATTEMPT
 		fail_run "$name" "$run" "$out" "napifwd wrote no --stats-json $stats"
 		return 1
 	fi
+	# and after: a run that ended in the slow state is disturbed under the gate
+	line_rt=$(line_round_trip 200000)
+	[[ ! $line_rt =~ ^[0-9]+$ ]] || rt_arg+=(--line-rt-after "$line_rt")
+	[[ $LINE_RT_BELOW -eq 0 ]] || rt_arg+=(--line-rt-limit "$LINE_RT_BELOW")
 	rc=0
 	report record "$name" --run "$run" --attempt "$attempt" --status ok --stats "$stats" --log "$out" \
 		--sched "$base.sched0" --sched "$base.sched1" --min-cpu "$MIN_CPU" \

@@ -271,6 +271,55 @@ fn rps_auto_hash_falls_back_to_software_without_rss() {
     rps_spreads_by(2, true, true, "auto", &[]);
 }
 
+/// A map of the RX worker alone: every packet stays on it, inline with the
+/// local fast path (the whole burst at once, no step per packet) or
+/// through its own backlog without; the other worker gets nothing. Every
+/// packet out, in order, on worker 0's TX queue, counters to match.
+fn rps_map_of_the_rx_worker_alone(local_fast_path: bool) {
+    let mut s = worker_setup(&format!("rps_self_map_lfp{local_fast_path}"), 2);
+    let (input, flows) = many_flows(64, 10);
+    s.port("a", mac(MAC_A), &input);
+    s.port("b", mac(MAC_B), &[]).tx_queues = 2;
+    s.extra = format!(
+        "[rps]\nenabled = true\nhash = \"software\"\nmax_backlog = 4096\n\
+         local_fast_path = {local_fast_path}\nworkers = [1]\n\n\
+         [forward]\nmode = \"l2\"\n\n[[forward.l2]]\ninput = \"a\"\noutput = \"b\"\n"
+    );
+    let r = s.replay();
+    let st = &r.stats;
+    let n = input.len() as u64;
+    st.assert_workers(&[1, 2]);
+    st.assert_drops(&[]);
+    assert_eq!(st.total("tx_packets"), n);
+    assert_flows_on_expected_queues(&s.output_by_queue("b"), &flows, |_| 0);
+    let (sent, received) = if local_fast_path { (0, 0) } else { (n, n) };
+    for (key, want) in [
+        ("rx_packets", n),
+        ("processed", n),
+        ("tx_packets", n),
+        ("rps_sent", sent),
+        ("rps_received", received),
+    ] {
+        assert_eq!(w(st, 0, key), want, "workers[0].{key}");
+    }
+    for key in ["rx_packets", "processed", "rps_received"] {
+        assert_eq!(w(st, 1, key), 0, "workers[1].{key}");
+    }
+    st.assert_balanced();
+    st.assert_ports_consistent(&["a", "b"]);
+    st.assert_no_mbuf_leak();
+}
+
+#[test]
+fn rps_map_of_the_rx_worker_alone_forwards_inline() {
+    rps_map_of_the_rx_worker_alone(true);
+}
+
+#[test]
+fn rps_map_of_the_rx_worker_alone_without_fast_path_uses_its_backlog() {
+    rps_map_of_the_rx_worker_alone(false);
+}
+
 /// A worker listed three times in the rps map gets three shares: the RX
 /// worker (listed once) keeps about a quarter, as `benches/rps.sh`'s
 /// weighted scenario uses it to take load off the RX worker.

@@ -351,6 +351,33 @@ impl<const N: usize> MbufBurst<N> {
         }
     }
 
+    /// Hands each held mbuf, in order, to `f`, which keeps it by giving it
+    /// back (`Some`) or takes it away (`None`: it moved the mbuf elsewhere
+    /// or dropped it). The kept mbufs stay in this burst, in order, at
+    /// the front: a partition in place, where draining into a second
+    /// burst and copying the kept ones back costs a copy per burst (RPS
+    /// steering keeps the RX worker's own packets this way; the copy was
+    /// 4 % of its cycles, a `memcpy` call of the kept pointers).
+    #[inline(always)]
+    pub fn retain_owned(&mut self, mut f: impl FnMut(Mbuf) -> Option<Mbuf>) {
+        let end = self.len;
+        // From here, slots[..len] are the kept mbufs and slots[i..end]
+        // the ones not handed out yet. Should `f` panic, those leak
+        // (never a double free): the burst owns only slots[..len].
+        self.len = 0;
+        for i in 0..end {
+            let p = self.slots[i];
+            // SAFETY: slots[i] (i < end) was owned when this call started
+            // and is handed out exactly once, here.
+            let m = unsafe { Mbuf::from_raw(NonNull::new_unchecked(p)) };
+            if let Some(m) = f(m) {
+                // len <= i: this never overwrites an mbuf not handed out yet.
+                self.slots[self.len] = m.into_raw();
+                self.len += 1;
+            }
+        }
+    }
+
     /// Moves every mbuf of `other` to the end of this burst, in order, as
     /// far as they fit (what does not fit stays in `other`). Copies only
     /// the held pointers, where `mem::swap` of two bursts would copy both

@@ -9,6 +9,12 @@
 //! flow over its share of a more-than-half-full backlog is dropped
 //! `flow_limit`. Per-flow order holds because a flow always arrives on one
 //! RX queue (one producer) and always maps to one target (one FIFO ring).
+//!
+//! When the map sends every flow to one worker (a pipeline's RX worker,
+//! or a map of the RX worker alone) and no filter has to judge packets,
+//! the burst moves whole, with no step per packet: that step (the loop,
+//! the checks, the copy back of the kept packets) cost the pipeline's RX
+//! worker 17 cycles per packet (benches/rps.sh `steer-c0`).
 
 use super::{forward, Io};
 use std::sync::atomic::Ordering;
@@ -49,13 +55,13 @@ impl Io {
             flow_limits,
             counters,
             burst,
-            local,
             drops,
             overload,
             refused,
             reclaim,
             filter_hot,
             adaptive,
+            handed_off,
             ..
         } = self;
         let Some(st) = steering.as_ref() else {
@@ -67,10 +73,35 @@ impl Io {
             .as_ref()
             .and_then(|a| a.share_map())
             .unwrap_or(&st.map);
-        let now = cycles::rdtsc();
         // A map of one worker needs no hash to pick the target; only the
         // flow limit would still want it (it tells flows apart).
         let single = map.single() && flow_limits.is_empty();
+        let filtering = overload.as_ref().is_some_and(|o| o.has_filter());
+        if single && !filtering {
+            // Every packet of the burst has the same fate: move the burst
+            // whole, with no work per packet (a pipeline's RX worker, or a
+            // map of this worker alone).
+            let t = map.target(0);
+            if t == *id && st.local_fast_path {
+                *handed_off = false;
+                self.forward_burst(in_port, 0);
+                return;
+            }
+            match stage.get_mut(t) {
+                Some(stage) => stage.append_from(burst),
+                None => {
+                    // The map only names workers that have a stage.
+                    let n = burst.len() as u64;
+                    burst.free_all();
+                    counters.drop_n(DropReason::BacklogFull, n);
+                }
+            }
+            *handed_off = t != *id;
+            self.enqueue_staged();
+            return;
+        }
+        let now = cycles::rdtsc();
+        let mut away = false;
         // The filter also engages for a target whose backlog is already
         // above the high watermark, before its detector has confirmed the
         // overload (enter_after_us): otherwise the packets that matter are
@@ -85,38 +116,37 @@ impl Io {
                 };
             }
         }
-        for m in burst.drain() {
+        // This worker's own packets stay in `burst` (in order), the others
+        // go to their targets' stages or are dropped.
+        burst.retain_owned(|m| {
             let hash = if single {
                 0
             } else {
                 flow_hash(&m, st.hash, st.symmetric)
             };
             let t = map.target(hash);
-            if let Some(ov) = overload.as_mut() {
+            if let Some(ov) = overload.as_mut().filter(|_| filtering) {
                 let peer = st.peers.get(t).map(|p| &**p);
                 // XDP-like: judged at RX, before the packet costs anyone a
                 // backlog slot.
                 let hot = filter_hot.get(t).copied().unwrap_or(false);
-                if (hot || ov.filter_applies(peer)) && ov.has_filter() && !ov.judge(&m, now) {
+                if (hot || ov.filter_applies(peer)) && !ov.judge(&m, now) {
                     forward::count_drop(counters, drops, m, DropReason::Filter);
                     if let Some(n) = refused.get_mut(t) {
                         *n += 1;
                     }
-                    continue;
+                    return None;
                 }
             }
+            away |= t != *id;
             if t == *id && st.local_fast_path {
-                if let Err(m) = local.push(m) {
-                    // local holds at most one RX burst: cannot happen.
-                    forward::count_drop(counters, drops, m, DropReason::BacklogFull);
-                }
-                continue;
+                return Some(m);
             }
             let (Some(Some(ring)), Some(stage)) = (st.backlogs.get(t), stage.get_mut(t)) else {
                 // The map only names workers that have a backlog, so this is
                 // unreachable; drop rather than panic.
                 forward::count_drop(counters, drops, m, DropReason::BacklogFull);
-                continue;
+                return None;
             };
             if let Some(fl) = flow_limits.get_mut(t) {
                 // skb_flow_limit, judged against the backlog as it will be
@@ -124,13 +154,15 @@ impl Io {
                 let qlen = ring.count() + stage.len() as u32;
                 if fl.should_drop(hash, qlen, st.max_backlog) {
                     forward::count_drop(counters, drops, m, DropReason::FlowLimit);
-                    continue;
+                    return None;
                 }
             }
             if let Err(m) = stage.push(m) {
                 forward::count_drop(counters, drops, m, DropReason::BacklogFull);
             }
-        }
+            None
+        });
+        *handed_off = away;
         reclaim.release(drops, counters);
         for (t, n) in refused.iter_mut().enumerate() {
             if *n > 0 {
@@ -142,9 +174,7 @@ impl Io {
             }
         }
         self.enqueue_staged();
-        if !self.local.is_empty() {
-            // The drain above emptied `burst`.
-            self.burst.append_from(&mut self.local);
+        if !self.burst.is_empty() {
             self.forward_burst(in_port, 0);
         }
     }

@@ -100,68 +100,94 @@ impl Io {
             self.enqueue_staged();
             return;
         }
-        let now = cycles::rdtsc();
         let mut away = false;
-        // The filter also engages for a target whose backlog is already
-        // above the high watermark, before its detector has confirmed the
-        // overload (enter_after_us): otherwise the packets that matter are
-        // tail-dropped with the rest while the detector makes up its mind.
-        // One ring read per target per RX burst, only with a filter.
-        if let Some(ov) = overload.as_ref().filter(|o| o.has_filter()) {
-            let high = ov.high_fill();
-            for (t, hot) in filter_hot.iter_mut().enumerate() {
-                *hot = match st.backlogs.get(t) {
-                    Some(Some(ring)) => f64::from(ring.count()) >= high * f64::from(st.max_backlog),
-                    _ => false,
-                };
-            }
-        }
-        // This worker's own packets stay in `burst` (in order), the others
-        // go to their targets' stages or are dropped.
-        burst.retain_owned(|m| {
-            let hash = if single {
-                0
-            } else {
-                flow_hash(&m, st.hash, st.symmetric)
-            };
-            let t = map.target(hash);
-            if let Some(ov) = overload.as_mut().filter(|_| filtering) {
-                let peer = st.peers.get(t).map(|p| &**p);
-                // XDP-like: judged at RX, before the packet costs anyone a
-                // backlog slot.
-                let hot = filter_hot.get(t).copied().unwrap_or(false);
-                if (hot || ov.filter_applies(peer)) && !ov.judge(&m, now) {
-                    forward::count_drop(counters, drops, m, DropReason::Filter);
-                    if let Some(n) = refused.get_mut(t) {
-                        *n += 1;
+        if !filtering && flow_limits.is_empty() {
+            // The common case, nothing to judge per packet but the target
+            // (5 cycles per packet less than the general loop below, on
+            // the RX worker of `rps2-c0`). A target without a backlog
+            // needs no check here: enqueue_staged drops what it holds.
+            let fast = st.local_fast_path;
+            burst.retain_owned(|m| {
+                let t = map.target(flow_hash(&m, st.hash, st.symmetric));
+                if t == *id && fast {
+                    return Some(m);
+                }
+                away |= t != *id;
+                match stage.get_mut(t) {
+                    Some(stage) => {
+                        if let Err(m) = stage.push(m) {
+                            forward::count_drop(counters, drops, m, DropReason::BacklogFull);
+                        }
                     }
-                    return None;
+                    None => forward::count_drop(counters, drops, m, DropReason::BacklogFull),
+                }
+                None
+            });
+        } else {
+            let now = cycles::rdtsc();
+            // The filter also engages for a target whose backlog is already
+            // above the high watermark, before its detector has confirmed the
+            // overload (enter_after_us): otherwise the packets that matter are
+            // tail-dropped with the rest while the detector makes up its mind.
+            // One ring read per target per RX burst, only with a filter.
+            if let Some(ov) = overload.as_ref().filter(|o| o.has_filter()) {
+                let high = ov.high_fill();
+                for (t, hot) in filter_hot.iter_mut().enumerate() {
+                    *hot = match st.backlogs.get(t) {
+                        Some(Some(ring)) => {
+                            f64::from(ring.count()) >= high * f64::from(st.max_backlog)
+                        }
+                        _ => false,
+                    };
                 }
             }
-            away |= t != *id;
-            if t == *id && st.local_fast_path {
-                return Some(m);
-            }
-            let (Some(Some(ring)), Some(stage)) = (st.backlogs.get(t), stage.get_mut(t)) else {
-                // The map only names workers that have a backlog, so this is
-                // unreachable; drop rather than panic.
-                forward::count_drop(counters, drops, m, DropReason::BacklogFull);
-                return None;
-            };
-            if let Some(fl) = flow_limits.get_mut(t) {
-                // skb_flow_limit, judged against the backlog as it will be
-                // once this burst's earlier packets for it are in.
-                let qlen = ring.count() + stage.len() as u32;
-                if fl.should_drop(hash, qlen, st.max_backlog) {
-                    forward::count_drop(counters, drops, m, DropReason::FlowLimit);
-                    return None;
+            // This worker's own packets stay in `burst` (in order), the
+            // others go to their targets' stages or are dropped.
+            burst.retain_owned(|m| {
+                let hash = if single {
+                    0
+                } else {
+                    flow_hash(&m, st.hash, st.symmetric)
+                };
+                let t = map.target(hash);
+                if let Some(ov) = overload.as_mut().filter(|_| filtering) {
+                    let peer = st.peers.get(t).map(|p| &**p);
+                    // XDP-like: judged at RX, before the packet costs anyone a
+                    // backlog slot.
+                    let hot = filter_hot.get(t).copied().unwrap_or(false);
+                    if (hot || ov.filter_applies(peer)) && !ov.judge(&m, now) {
+                        forward::count_drop(counters, drops, m, DropReason::Filter);
+                        if let Some(n) = refused.get_mut(t) {
+                            *n += 1;
+                        }
+                        return None;
+                    }
                 }
-            }
-            if let Err(m) = stage.push(m) {
-                forward::count_drop(counters, drops, m, DropReason::BacklogFull);
-            }
-            None
-        });
+                away |= t != *id;
+                if t == *id && st.local_fast_path {
+                    return Some(m);
+                }
+                let (Some(Some(ring)), Some(stage)) = (st.backlogs.get(t), stage.get_mut(t)) else {
+                    // The map only names workers that have a backlog, so this is
+                    // unreachable; drop rather than panic.
+                    forward::count_drop(counters, drops, m, DropReason::BacklogFull);
+                    return None;
+                };
+                if let Some(fl) = flow_limits.get_mut(t) {
+                    // skb_flow_limit, judged against the backlog as it will be
+                    // once this burst's earlier packets for it are in.
+                    let qlen = ring.count() + stage.len() as u32;
+                    if fl.should_drop(hash, qlen, st.max_backlog) {
+                        forward::count_drop(counters, drops, m, DropReason::FlowLimit);
+                        return None;
+                    }
+                }
+                if let Err(m) = stage.push(m) {
+                    forward::count_drop(counters, drops, m, DropReason::BacklogFull);
+                }
+                None
+            });
+        }
         *handed_off = away;
         reclaim.release(drops, counters);
         for (t, n) in refused.iter_mut().enumerate() {

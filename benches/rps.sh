@@ -10,7 +10,7 @@
 # of N TSC cycles, [bench] per_packet_cycles):
 #   rtc-cN        1 worker (lcore 1), RPS off: run to completion
 #   rps1-cN       1 worker, RPS on with itself as the only target, local fast
-#                 path on: hashing and the steering decision, nothing else
+#                 path on: the steering step of a one-target map (no hash), nothing else
 #   rps1-nofp-cN  as rps1-cN with the local fast path off: every packet goes
 #                 through the worker's own backlog ring (ring cost, one core)
 #   steer-cN      2 workers; RX on lcore 1, rps map = [2]: every packet is

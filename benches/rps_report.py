@@ -603,7 +603,7 @@ def report(args: argparse.Namespace) -> int:
         if r1 is not None and r1n is not None and fair is not None and single is not None:
             split = {"hash_and_steering": r1 - single, "own_backlog_ring": r1n - r1, "second_core": fair - r1n}
             p("  where it goes (differences of the medians above and of the one-worker RPS scenarios):")
-            p(f"    {'hash + steering decision':<40} {'rps1-c0 - rtc-c0':<38} {r1 - single:8.1f}")
+            p(f"    {'steering step (one-target map)':<40} {'rps1-c0 - rtc-c0':<38} {r1 - single:8.1f}")
             p(f"    {'ring enqueue + dequeue, same core':<40} {'rps1-nofp-c0 - rps1-c0':<38} {r1n - r1:8.1f}")
             p(f"    {'second core (cache lines, mbuf pool)':<40} {'RPS fair - rps1-nofp-c0':<38} {fair - r1n:8.1f}")
         rt = meta.get("line_round_trip_cycles")

@@ -351,7 +351,6 @@ struct Io {
     /// come back through the pool from that worker's core.
     handed_off: bool,
     burst: MbufBurst<BURST>,
-    local: MbufBurst<BURST>,
     drops: MbufBurst<BURST>,
 }
 
@@ -447,7 +446,6 @@ pub fn run(setup: WorkerSetup) -> i32 {
         rx_paused: false,
         handed_off: false,
         burst: MbufBurst::new(),
-        local: MbufBurst::new(),
         drops: MbufBurst::new(),
     };
     let (inbox, replies) = (setup.inbox, setup.replies);
@@ -696,7 +694,7 @@ impl Io {
                 self.steer_burst(in_port);
             } else {
                 if self.overload.is_some() {
-                    self.filter_burst(cycles::rdtsc());
+                    self.filter_burst();
                 }
                 self.forward_burst(in_port, 0);
             }

@@ -155,21 +155,31 @@ impl RingConsumer {
     /// Dequeues up to `max` mbufs (bounded by the burst's room) into `burst`.
     #[inline(always)]
     pub fn dequeue_burst<const N: usize>(&mut self, burst: &mut MbufBurst<N>, max: usize) -> usize {
+        self.dequeue_burst_left(burst, max).0
+    }
+
+    /// [`dequeue_burst`](Self::dequeue_burst), also returning how many
+    /// mbufs the ring still held after it (`rte_ring_dequeue_burst`'s
+    /// `available`): what a separate `count` would say, without a second
+    /// call.
+    #[inline(always)]
+    pub fn dequeue_burst_left<const N: usize>(
+        &mut self,
+        burst: &mut MbufBurst<N>,
+        max: usize,
+    ) -> (usize, u32) {
         let (p, room) = burst.spare_ptr();
         let want = room.min(max) as u32;
-        // SAFETY: we are the ring's only consumer (&mut self, not Clone) and
-        // p has room for `want` pointers.
+        let mut left = 0u32;
+        // SAFETY: we are the ring's only consumer (&mut self, not Clone),
+        // p has room for `want` pointers, and `left` is a valid u32 for
+        // the ring to write.
         let n = unsafe {
-            dpdk_sys::napi_ring_dequeue_burst(
-                self.inner.ptr.as_ptr(),
-                p.cast(),
-                want,
-                std::ptr::null_mut(),
-            )
+            dpdk_sys::napi_ring_dequeue_burst(self.inner.ptr.as_ptr(), p.cast(), want, &mut left)
         } as usize;
         // SAFETY: the ring wrote n owned mbuf pointers at p.
         unsafe { burst.commit(n) };
-        n
+        (n, left)
     }
 
     /// Mbufs queued now.

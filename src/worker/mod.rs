@@ -714,14 +714,15 @@ impl Io {
             let Some(ring) = self.backlog.as_mut() else {
                 return got;
             };
-            let before = ring.count();
-            let n = ring.dequeue_burst(&mut self.burst, want);
+            // One ring call: the length before is what it took plus what
+            // it left.
+            let (n, left) = ring.dequeue_burst_left(&mut self.burst, want);
+            let before = n as u64 + u64::from(left);
             let c = &self.counters;
-            if u64::from(before) > c.backlog_high_water.get() {
-                c.backlog_high_water.set(u64::from(before));
+            if before > c.backlog_high_water.get() {
+                c.backlog_high_water.set(before);
             }
-            c.backlog_len
-                .set(u64::from(before).saturating_sub(n as u64));
+            c.backlog_len.set(u64::from(left));
             if n == 0 {
                 break;
             }

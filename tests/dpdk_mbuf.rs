@@ -9,7 +9,7 @@
 #[path = "common/inproc.rs"]
 mod inproc;
 
-use napifwd::dpdk::{Eal, Mbuf, MbufBurst, Mempool, PrefetchW};
+use napifwd::dpdk::{Eal, Mbuf, MbufBurst, MbufRing, Mempool, PrefetchW};
 
 fn main() {
     let args = inproc::in_process_eal_args("dpdk_mbuf", 128);
@@ -40,6 +40,12 @@ fn main() {
         failures += 1;
     }
     failures += retain_owned_partitions_in_place(&pool, baseline);
+    failures += dequeue_reports_what_it_left(&pool, baseline);
+    // Needs unwinding (the release profile aborts on panic).
+    #[cfg(panic = "unwind")]
+    {
+        failures += retain_owned_leaks_but_never_double_frees_on_panic(&pool, baseline);
+    }
     drop(eal);
     if failures > 0 {
         eprintln!("dpdk_mbuf: {failures} check(s) failed");
@@ -91,6 +97,90 @@ fn retain_owned_partitions_in_place(pool: &Mempool, baseline: u32) -> u32 {
     if pool.in_use() != baseline {
         eprintln!(
             "retain_owned: {} in use after dropping both bursts, baseline {baseline}",
+            pool.in_use()
+        );
+        failures += 1;
+    }
+    failures
+}
+
+/// `RingConsumer::dequeue_burst_left` (the backlog poll's length and high
+/// water come from it): what it took, and what the ring still holds.
+fn dequeue_reports_what_it_left(pool: &Mempool, baseline: u32) -> u32 {
+    let mut failures = 0;
+    let (tx, mut rx) = MbufRing::create("dpdk_mbuf_left", 64, 0).expect("ring");
+    let mut burst: MbufBurst<32> = MbufBurst::new();
+    for _ in 0..2 {
+        for _ in 0..20 {
+            assert!(burst.push(pool.alloc().expect("mbuf")).is_ok());
+        }
+        assert_eq!(tx.enqueue_burst(&mut burst), 20, "a ring of 64 takes 20");
+    }
+    let mut got: MbufBurst<32> = MbufBurst::new();
+    for (want, expect) in [(32, (32, 8)), (32, (8, 0)), (32, (0, 0))] {
+        let step = rx.dequeue_burst_left(&mut got, want);
+        if step != expect || rx.count() != expect.1 {
+            eprintln!(
+                "dequeue_burst_left({want}): {step:?}, ring count {}, want {expect:?}",
+                rx.count()
+            );
+            failures += 1;
+        }
+        got.free_all();
+    }
+    if pool.in_use() != baseline {
+        eprintln!(
+            "dequeue_burst_left: {} in use, baseline {baseline}",
+            pool.in_use()
+        );
+        failures += 1;
+    }
+    failures
+}
+
+/// A closure that panics half way through `retain_owned`: the kept mbufs
+/// are still the burst's (freed with it), the taken ones where they went,
+/// the one being judged is dropped by the unwinding closure, and the ones
+/// not handed out yet leak. Never a double free: the pool then counts
+/// exactly those as in use.
+#[cfg(panic = "unwind")]
+fn retain_owned_leaks_but_never_double_frees_on_panic(pool: &Mempool, baseline: u32) -> u32 {
+    let mut burst: MbufBurst<32> = MbufBurst::new();
+    for i in 0..32u8 {
+        let mut m = pool.alloc().expect("mbuf");
+        assert!(m.append(&[i]), "room for one byte");
+        assert!(burst.push(m).is_ok());
+    }
+    let mut taken: MbufBurst<32> = MbufBurst::new();
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        burst.retain_owned(|m: Mbuf| match m.data()[0] {
+            0..=4 => Some(m),
+            5..=9 => {
+                assert!(taken.push(m).is_ok());
+                None
+            }
+            _ => panic!("judging packet {}", m.data()[0]),
+        });
+    }));
+    std::panic::set_hook(hook);
+    let kept: Vec<u8> = burst.as_slice().iter().map(|m| m.data()[0]).collect();
+    let mut failures = 0;
+    if outcome.is_ok() || kept != [0, 1, 2, 3, 4] || taken.len() != 5 {
+        eprintln!(
+            "retain_owned panic: ok={} kept {kept:?}, taken {}",
+            outcome.is_ok(),
+            taken.len()
+        );
+        failures += 1;
+    }
+    drop(burst);
+    drop(taken);
+    // Packets 11..32 were never handed out: leaked, not freed twice.
+    if pool.in_use() != baseline + 21 {
+        eprintln!(
+            "retain_owned panic: {} in use, want baseline {baseline} + 21 leaked",
             pool.in_use()
         );
         failures += 1;

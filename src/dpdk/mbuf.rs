@@ -367,8 +367,10 @@ impl<const N: usize> MbufBurst<N> {
         self.len = 0;
         for i in 0..end {
             let p = self.slots[i];
-            // SAFETY: slots[i] (i < end) was owned when this call started
-            // and is handed out exactly once, here.
+            // SAFETY: slots[..end] held non-null owned mbufs when this call
+            // started, and slot i has not been overwritten since (writes go
+            // to slots[len] with len <= i); it is handed out exactly once,
+            // here.
             let m = unsafe { Mbuf::from_raw(NonNull::new_unchecked(p)) };
             if let Some(m) = f(m) {
                 // len <= i: this never overwrites an mbuf not handed out yet.

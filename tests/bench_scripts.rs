@@ -1,8 +1,9 @@
 //! The benchmark scripts are not run by the suite (they need quiet CPUs
 //! and minutes), but their arithmetic and syntax are: the RPS report's
 //! self-test on synthetic counters, `bash -n` on every script, and the
-//! cross-core probe refusing one CPU for both ends (it would spin forever),
-//! and rps.sh refusing a malformed option before it touches the machine.
+//! cross-core probes refusing one CPU for both ends (line_pingpong would
+//! spin forever) and the hand-off floor's arithmetic, and rps.sh refusing
+//! a malformed option before it touches the machine.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -79,6 +80,59 @@ fn line_pingpong_measures_a_round_trip_and_refuses_one_cpu() {
             .unwrap_or_else(|| panic!("unexpected output {text:?}"));
         assert!(cycles > 0.0, "{text}");
     }
+}
+
+/// The hand-off floor probe builds, refuses one CPU for both ends and bad
+/// durations, and its overhead is its own three figures' arithmetic.
+#[test]
+fn handoff_floor_builds_refuses_bad_input_and_adds_up() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let bin = dir.join("handoff_floor");
+    let out = run(Command::new("cc")
+        .args(["-O2", "-Wall", "-Wextra", "-Werror", "-pthread"])
+        .arg(repo().join("benches/handoff_floor.c"))
+        .arg("-o")
+        .arg(&bin));
+    assert!(
+        out.status.success(),
+        "handoff_floor.c does not build:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (args, text) in [
+        (&["0", "0"][..], "must differ"),
+        (&["0", "1", "0"][..], "SECONDS"),
+        (&["0"][..], "usage"),
+    ] {
+        let bad = run(Command::new(&bin).args(args));
+        assert_eq!(bad.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&bad.stderr).contains(text),
+            "{args:?}"
+        );
+    }
+    let out = run(Command::new(&bin).args(["0", "1", "0.2"]));
+    if String::from_utf8_lossy(&out.stderr).contains("cannot pin") {
+        eprintln!("handoff_floor: CPUs 0 and 1 unavailable, run not checked");
+        return;
+    }
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let value = |key: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {text:?}"))
+    };
+    let (single, rx, fwd) = (
+        value("single_cycles_per_packet"),
+        value("receiver_cycles_per_received"),
+        value("forwarder_cycles_per_forwarded"),
+    );
+    assert!(single > 0.0 && rx > 0.0 && fwd > 0.0, "{text}");
+    assert!(
+        (value("overhead_fair") - (rx + fwd - single)).abs() < 0.2,
+        "{text}"
+    );
 }
 
 #[test]

@@ -664,9 +664,12 @@ impl Io {
     #[inline(always)]
     fn poll_rx(&mut self, i: usize, quota: u32) -> u32 {
         let mut got = 0u32;
+        // Whether bursts are steered cannot change during this visit
+        // (modes and reloads change between rounds).
+        let steering = self.steering.is_some() && !self.local_mode();
         while got < quota {
             let want = (quota - got).min(BURST as u32) as usize;
-            let prefetch = self.handed_off && self.steering.is_some() && !self.local_mode();
+            let prefetch = steering && self.handed_off;
             let Some(q) = self.rx.get_mut(i) else {
                 return got;
             };
@@ -692,7 +695,7 @@ impl Io {
                     field.set(m, now);
                 }
             }
-            if self.steering.is_some() && !self.local_mode() {
+            if steering {
                 self.steer_burst(in_port);
             } else {
                 if self.overload.is_some() {

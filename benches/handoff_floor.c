@@ -100,6 +100,20 @@ static uint32_t ring_get(struct ring *r, void **objs, uint32_t n)
 	return n;
 }
 
+/* Starts loading a buffer's two header lines and its frame line. */
+static inline void prefetch_buf(const char *b, int for_write)
+{
+	if (for_write) {
+		__builtin_prefetch(b, 1);
+		__builtin_prefetch(b + 64, 1);
+		__builtin_prefetch(b + DATA_OFF, 1);
+	} else {
+		__builtin_prefetch(b);
+		__builtin_prefetch(b + 64);
+		__builtin_prefetch(b + DATA_OFF);
+	}
+}
+
 /* RX side: take n buffers, write their header lines, copy the frame in. */
 static unsigned rx(struct stack *free_bufs, void **out, unsigned n)
 {
@@ -121,12 +135,8 @@ static unsigned rx(struct stack *free_bufs, void **out, unsigned n)
 		out[i] = b;
 	}
 	/* the next burst's buffers: fetch them while this one is handled */
-	for (unsigned i = 0; i < rx_ahead && i < free_bufs->len; i++) {
-		unsigned char *b = free_bufs->obj[free_bufs->len - 1 - i];
-		__builtin_prefetch(b, 1);
-		__builtin_prefetch(b + 64, 1);
-		__builtin_prefetch(b + DATA_OFF, 1);
-	}
+	for (unsigned i = 0; i < rx_ahead && i < free_bufs->len; i++)
+		prefetch_buf(free_bufs->obj[free_bufs->len - 1 - i], 1);
 	return n;
 }
 
@@ -134,18 +144,11 @@ static unsigned rx(struct stack *free_bufs, void **out, unsigned n)
 static uint64_t forward(struct stack *free_bufs, void **bufs, unsigned n, int ahead)
 {
 	uint64_t sum = 0;
-	for (int i = 0; i < ahead && i < (int)n; i++) {
-		__builtin_prefetch(bufs[i]);
-		__builtin_prefetch((char *)bufs[i] + 64);
-		__builtin_prefetch((char *)bufs[i] + DATA_OFF);
-	}
+	for (int i = 0; i < ahead && i < (int)n; i++)
+		prefetch_buf(bufs[i], 0);
 	for (unsigned i = 0; i < n; i++) {
-		if (ahead && i + ahead < n) {
-			char *p = bufs[i + ahead];
-			__builtin_prefetch(p);
-			__builtin_prefetch(p + 64);
-			__builtin_prefetch(p + DATA_OFF);
-		}
+		if (ahead && i + ahead < n)
+			prefetch_buf(bufs[i + ahead], 0);
 		struct buf_hdr *h = bufs[i];
 		unsigned char *d = (unsigned char *)(uintptr_t)h->w[0];
 		sum += h->w[5] + h->w[3];

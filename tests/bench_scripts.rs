@@ -50,20 +50,27 @@ fn bench_scripts_parse() {
     }
 }
 
-#[test]
-fn line_pingpong_measures_a_round_trip_and_refuses_one_cpu() {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let bin = dir.join("line_pingpong");
+/// Builds `benches/NAME.c` with `cc -O2 -Wall -Wextra -pthread` and
+/// `extra` flags; returns the binary.
+fn build_probe(name: &str, extra: &[&str]) -> PathBuf {
+    let bin = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
     let out = run(Command::new("cc")
         .args(["-O2", "-Wall", "-Wextra", "-pthread"])
-        .arg(repo().join("benches/line_pingpong.c"))
+        .args(extra)
+        .arg(repo().join(format!("benches/{name}.c")))
         .arg("-o")
         .arg(&bin));
     assert!(
         out.status.success(),
-        "line_pingpong.c does not build:\n{}",
+        "{name}.c does not build:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    bin
+}
+
+#[test]
+fn line_pingpong_measures_a_round_trip_and_refuses_one_cpu() {
+    let bin = build_probe("line_pingpong", &[]);
     let same = run(Command::new(&bin).args(["0", "0"]));
     assert_eq!(same.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&same.stderr).contains("must differ"));
@@ -86,18 +93,7 @@ fn line_pingpong_measures_a_round_trip_and_refuses_one_cpu() {
 /// durations, and its overhead is its own three figures' arithmetic.
 #[test]
 fn handoff_floor_builds_refuses_bad_input_and_adds_up() {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let bin = dir.join("handoff_floor");
-    let out = run(Command::new("cc")
-        .args(["-O2", "-Wall", "-Wextra", "-Werror", "-pthread"])
-        .arg(repo().join("benches/handoff_floor.c"))
-        .arg("-o")
-        .arg(&bin));
-    assert!(
-        out.status.success(),
-        "handoff_floor.c does not build:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let bin = build_probe("handoff_floor", &["-Werror"]);
     for (args, text) in [
         (&["0", "0"][..], "must differ"),
         (&["0", "1", "0"][..], "SECONDS"),

@@ -32,13 +32,7 @@ fn main() {
         }
     }
     held.clear();
-    if pool.in_use() != baseline {
-        eprintln!(
-            "in use {} after freeing all, baseline {baseline}",
-            pool.in_use()
-        );
-        failures += 1;
-    }
+    failures += in_use_is(&pool, baseline, "after freeing all");
     failures += retain_owned_partitions_in_place(&pool, baseline);
     failures += dequeue_reports_what_it_left(&pool, baseline);
     // Needs unwinding (the release profile aborts on panic).
@@ -54,17 +48,38 @@ fn main() {
     eprintln!("dpdk_mbuf: ok");
 }
 
-/// `MbufBurst::retain_owned` (RPS steering's partition of an RX burst):
-/// the kept mbufs stay at the front in order, the taken ones go where the
-/// closure put them, in order, and nothing leaks or is freed twice.
-fn retain_owned_partitions_in_place(pool: &Mempool, baseline: u32) -> u32 {
-    let mut failures = 0;
-    let mut burst: MbufBurst<32> = MbufBurst::new();
+/// 0 when the pool has exactly `want` mbufs in use, else 1 (and says so).
+fn in_use_is(pool: &Mempool, want: u32, when: &str) -> u32 {
+    let n = pool.in_use();
+    if n == want {
+        return 0;
+    }
+    eprintln!("{when}: {n} mbufs in use, want {want}");
+    1
+}
+
+/// 32 fresh mbufs whose one data byte is their index, in order.
+fn numbered_burst(pool: &Mempool) -> MbufBurst<32> {
+    let mut burst = MbufBurst::new();
     for i in 0..32u8 {
         let mut m = pool.alloc().expect("mbuf");
         assert!(m.append(&[i]), "room for one byte");
         assert!(burst.push(m).is_ok(), "burst of 32 holds 32");
     }
+    burst
+}
+
+/// The data bytes [`numbered_burst`] wrote, in the burst's order.
+fn ids(b: &MbufBurst<32>) -> Vec<u8> {
+    b.as_slice().iter().map(|m| m.data()[0]).collect()
+}
+
+/// `MbufBurst::retain_owned` (RPS steering's partition of an RX burst):
+/// the kept mbufs stay at the front in order, the taken ones go where the
+/// closure put them, in order, and nothing leaks or is freed twice.
+fn retain_owned_partitions_in_place(pool: &Mempool, baseline: u32) -> u32 {
+    let mut failures = 0;
+    let mut burst = numbered_burst(pool);
     let mut taken: MbufBurst<32> = MbufBurst::new();
     let mut dropped = 0;
     burst.retain_owned(|m: Mbuf| match m.data()[0] % 3 {
@@ -78,12 +93,6 @@ fn retain_owned_partitions_in_place(pool: &Mempool, baseline: u32) -> u32 {
             None
         }
     });
-    let ids = |b: &MbufBurst<32>| {
-        b.as_slice()
-            .iter()
-            .map(|m| m.data()[0])
-            .collect::<Vec<u8>>()
-    };
     let (kept, moved) = (ids(&burst), ids(&taken));
     if kept != (0..32).filter(|i| i % 3 == 0).collect::<Vec<u8>>()
         || moved != (0..32).filter(|i| i % 3 == 1).collect::<Vec<u8>>()
@@ -94,14 +103,7 @@ fn retain_owned_partitions_in_place(pool: &Mempool, baseline: u32) -> u32 {
     }
     drop(burst);
     drop(taken);
-    if pool.in_use() != baseline {
-        eprintln!(
-            "retain_owned: {} in use after dropping both bursts, baseline {baseline}",
-            pool.in_use()
-        );
-        failures += 1;
-    }
-    failures
+    failures + in_use_is(pool, baseline, "retain_owned, both bursts dropped")
 }
 
 /// `RingConsumer::dequeue_burst_left` (the backlog poll's length and high
@@ -128,14 +130,7 @@ fn dequeue_reports_what_it_left(pool: &Mempool, baseline: u32) -> u32 {
         }
         got.free_all();
     }
-    if pool.in_use() != baseline {
-        eprintln!(
-            "dequeue_burst_left: {} in use, baseline {baseline}",
-            pool.in_use()
-        );
-        failures += 1;
-    }
-    failures
+    failures + in_use_is(pool, baseline, "dequeue_burst_left")
 }
 
 /// A closure that panics half way through `retain_owned`: the kept mbufs
@@ -145,12 +140,7 @@ fn dequeue_reports_what_it_left(pool: &Mempool, baseline: u32) -> u32 {
 /// exactly those as in use.
 #[cfg(panic = "unwind")]
 fn retain_owned_leaks_but_never_double_frees_on_panic(pool: &Mempool, baseline: u32) -> u32 {
-    let mut burst: MbufBurst<32> = MbufBurst::new();
-    for i in 0..32u8 {
-        let mut m = pool.alloc().expect("mbuf");
-        assert!(m.append(&[i]), "room for one byte");
-        assert!(burst.push(m).is_ok());
-    }
+    let mut burst = numbered_burst(pool);
     let mut taken: MbufBurst<32> = MbufBurst::new();
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
@@ -165,7 +155,7 @@ fn retain_owned_leaks_but_never_double_frees_on_panic(pool: &Mempool, baseline: 
         });
     }));
     std::panic::set_hook(hook);
-    let kept: Vec<u8> = burst.as_slice().iter().map(|m| m.data()[0]).collect();
+    let kept = ids(&burst);
     let mut failures = 0;
     if outcome.is_ok() || kept != [0, 1, 2, 3, 4] || taken.len() != 5 {
         eprintln!(
@@ -178,12 +168,5 @@ fn retain_owned_leaks_but_never_double_frees_on_panic(pool: &Mempool, baseline: 
     drop(burst);
     drop(taken);
     // Packets 11..32 were never handed out: leaked, not freed twice.
-    if pool.in_use() != baseline + 21 {
-        eprintln!(
-            "retain_owned panic: {} in use, want baseline {baseline} + 21 leaked",
-            pool.in_use()
-        );
-        failures += 1;
-    }
-    failures
+    failures + in_use_is(pool, baseline + 21, "retain_owned panic, 21 leaked")
 }

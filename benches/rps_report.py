@@ -285,6 +285,16 @@ def line_rt_text(rec: dict) -> str:
     return before if after is None else f"{before}:{after}"
 
 
+def judge_disturbed(rec: dict, min_cpu_pct: float) -> None:
+    """Marks a run disturbed when a worker had its CPU less than min_cpu_pct
+    percent of the time, or (vm_slow_after, set by record) it ended in the
+    VM's slow state: the one rule, for record and for a report that judges
+    again with its own threshold."""
+    s = rec.get("min_cpu_share")
+    rec["cpu_disturbed"] = s is not None and s < min_cpu_pct / 100
+    rec["disturbed"] = rec["cpu_disturbed"] or bool(rec.get("vm_slow_after"))
+
+
 def record(args: argparse.Namespace) -> int:
     """Appends the run's record; returns 10 when the run was disturbed (a
     worker had its CPU less than --min-cpu percent of the time, or with
@@ -338,14 +348,12 @@ def record(args: argparse.Namespace) -> int:
         latency=combined_latency(stats, ws, tsc_hz),
     )
     derive(rec)
-    threshold = getattr(args, "min_cpu", DEFAULT_MIN_CPU) / 100
-    rec["cpu_disturbed"] = rec["min_cpu_share"] is not None and rec["min_cpu_share"] < threshold
     # The gate (--line-rt-below) checks the VM's state before a run; the
     # state can change within seconds, so a run that ended in the slow
     # state counts as disturbed too (a heuristic: one sample, at the end).
     limit, after = getattr(args, "line_rt_limit", None), rec["line_rt_after_cycles"]
     rec["vm_slow_after"] = bool(limit) and after is not None and after >= limit
-    rec["disturbed"] = rec["cpu_disturbed"] or rec["vm_slow_after"]
+    judge_disturbed(rec, getattr(args, "min_cpu", DEFAULT_MIN_CPU))
     append(args.results, rec)
     extra = ""
     if rec["kind"] == "steer":
@@ -402,9 +410,7 @@ class Scenarios:
         self.records = list(last.values())
         if min_cpu is not None:  # judged again with the report's threshold
             for r in self.records:
-                s = r.get("min_cpu_share")
-                r["cpu_disturbed"] = s is not None and s < min_cpu / 100
-                r["disturbed"] = r["cpu_disturbed"] or bool(r.get("vm_slow_after"))
+                judge_disturbed(r, min_cpu)
         self.names = sorted({r["name"] for r in self.records}, key=scenario_key)
 
     def all_ok(self, name: str) -> list[dict]:

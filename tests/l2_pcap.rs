@@ -274,3 +274,46 @@ fn jumbo_frames_spanning_several_mbufs_are_forwarded_whole() {
     r.stats.assert_ports_consistent(&["a", "b"]);
     r.stats.assert_no_mbuf_leak();
 }
+
+#[test]
+fn frames_over_the_output_mtu_are_dropped_in_a_rewritten_stream() {
+    // Output b's MTU is 1000: frames up to 1014 bytes (1000 + the 14-byte
+    // header) leave rewritten, longer ones are mtu_exceeded, runts are
+    // truncated; the rest keeps its order around the holes.
+    let mut s = PcapSetup::new("l2_mtu");
+    let lens = [60usize, 1014, 1015, 8, 1514, 500, 1013, 13, 1016, 64];
+    let a_in: Vec<Vec<u8>> = lens
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| match len {
+            0..=13 => filler(i as u32, len),
+            _ => Frame::new(mac(PEER_2), mac(PEER_1), 0x88b5, filler(i as u32, len - 14))
+                .unpadded()
+                .bytes(),
+        })
+        .collect();
+    s.port("a", mac(MAC_A), &a_in);
+    s.port("b", mac(MAC_B), &[]).mtu = Some(1000);
+    s.extra = format!(
+        "[forward]\nmode = \"l2\"\n{}",
+        l2_rule(
+            "a",
+            "b",
+            &format!("dst_mac = \"{PEER_1}\"\nsrc_mac = \"port\"\n")
+        )
+    );
+    let r = s.replay();
+    let want: Vec<_> = a_in
+        .iter()
+        .filter(|f| (14..=1014).contains(&f.len()))
+        .map(|f| rewrite(f, Some(mac(PEER_1)), Some(mac(MAC_B))))
+        .collect();
+    assert_eq!(want.len(), 5);
+    assert_frames_eq("b", &s.output("b"), &want);
+    r.stats
+        .assert_drops(&[("mtu_exceeded", 3), ("truncated", 2)]);
+    assert_eq!(r.stats.total("tx_packets"), 5);
+    r.stats.assert_balanced();
+    r.stats.assert_ports_consistent(&["a", "b"]);
+    r.stats.assert_no_mbuf_leak();
+}

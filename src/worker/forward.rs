@@ -48,14 +48,38 @@ impl Io {
             (Mode::L2(x), Some(p)) => x.lookup(p),
             _ => None,
         };
+        if let Some(xc) = burst_xc {
+            // What passes goes out on one port: to its TX buffer in whole
+            // copies, flushed as it fills.
+            let out = xc.output;
+            l2_burst_in_place(burst, drops, counters, plan, xc);
+            while !burst.is_empty() {
+                let Some(buf) = txbufs.get_mut(out) else {
+                    // As for one packet below: no buffer, no route.
+                    for m in burst.drain() {
+                        count_drop(counters, drops, m, DropReason::NoRoute);
+                    }
+                    break;
+                };
+                buf.append_from(burst);
+                if buf.is_full() {
+                    flush(tx, txbufs, counters, *latency, out);
+                    if txbufs.get(out).is_some_and(MbufBurst::is_full) {
+                        // No TX queue took them (none on this port): what
+                        // cannot be buffered is dropped, as below.
+                        counters.drop_n(DropReason::TxFull, burst.len() as u64);
+                        burst.free_all();
+                    }
+                }
+            }
+            reclaim.release(drops, counters);
+            return;
+        }
         for mut m in burst.drain_prefetching(prefetch_ahead) {
             let verdict = match &plan.mode {
                 Mode::L3(t) => route_l3(&mut m, plan, t),
                 Mode::L2(x) => {
-                    let xc = match burst_xc {
-                        Some(xc) => Some(xc),
-                        None => plan.port_index(m.port()).and_then(|p| x.lookup(p)),
-                    };
+                    let xc = plan.port_index(m.port()).and_then(|p| x.lookup(p));
                     route_l2(&mut m, plan, xc)
                 }
             };
@@ -157,6 +181,51 @@ fn route_l3(m: &mut Mbuf, plan: &Plan, t: &L3Tables) -> Result<usize, DropReason
     let data = m.data_mut().ok_or(DropReason::Unsupported)?;
     l3::rewrite(data, &l3.dst, hop.mac, out.mac);
     Ok(hop.port)
+}
+
+/// L2 for a burst from one RX queue, whose packets all take the same
+/// cross-connect: the output's MTU and the rewrite are looked up once per
+/// burst, and the checks and rewrite run in place (testpmd's mac mode
+/// works on the burst array the same way). The same checks, in the same
+/// order, with the same drop reasons as [`route_l2`]; what fails is
+/// counted and moved to `drops`, what passes stays in `burst`, in order.
+#[inline(always)]
+fn l2_burst_in_place(
+    burst: &mut MbufBurst<BURST>,
+    drops: &mut MbufBurst<BURST>,
+    counters: &WorkerCounters,
+    plan: &Plan,
+    xc: &Xconnect,
+) {
+    // pkt_len - ETH_HLEN > mtu, for a frame that holds its header; an
+    // output outside the plan is no route, after the length check.
+    let max_len = plan
+        .ports
+        .get(xc.output)
+        .map(|out| usize::from(out.mtu) + ETH_HLEN);
+    let rewrite = xc.dst_mac.is_some() || xc.src_mac.is_some();
+    burst.retain_owned(|mut m| {
+        let verdict = match max_len {
+            _ if l2::check(m.data()).is_err() => Err(DropReason::Truncated),
+            None => Err(DropReason::NoRoute),
+            Some(max) if m.pkt_len() as usize > max => Err(DropReason::MtuExceeded),
+            Some(_) if rewrite => match m.data_mut() {
+                Some(data) => {
+                    l2::rewrite(data, xc);
+                    Ok(())
+                }
+                None => Err(DropReason::Unsupported),
+            },
+            Some(_) => Ok(()),
+        };
+        match verdict {
+            Ok(()) => Some(m),
+            Err(r) => {
+                count_drop(counters, drops, m, r);
+                None
+            }
+        }
+    });
 }
 
 /// L2: cross-connect to the paired port, optional MAC rewrite, MTU check.

@@ -102,16 +102,57 @@ pub struct L3Packet {
 /// `pkt_len`).
 #[inline]
 pub fn classify(frame: &[u8], pkt_len: usize, verify_csum: bool) -> Result<L3Packet, DropReason> {
-    let eth = EthernetFrame::new_checked(frame)?;
-    match eth.ethertype() {
-        ethertype::IPV4 => classify_v4(frame, pkt_len, verify_csum),
-        ethertype::IPV6 => classify_v6(frame, pkt_len),
+    Ok(match family(frame)? {
+        Family::V4 => {
+            let (dst, frame_len) = classify_v4(frame, pkt_len, verify_csum)?;
+            L3Packet {
+                dst: L3Dst::V4(dst),
+                frame_len,
+            }
+        }
+        Family::V6 => {
+            let (dst, frame_len) = classify_v6(frame, pkt_len)?;
+            L3Packet {
+                dst: L3Dst::V6(dst),
+                frame_len,
+            }
+        }
+    })
+}
+
+/// The IP version a frame carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// Ethertype 0x0800.
+    V4,
+    /// Ethertype 0x86DD.
+    V6,
+}
+
+/// [`classify`]'s first step, for callers that take each family its own
+/// way: `Truncated` below 14 bytes, `Unsupported` for any ethertype but
+/// IPv4 and IPv6. The worker routes with this, [`classify_v4`] /
+/// [`classify_v6`] and [`rewrite_v4`] / [`rewrite_v6`] rather than
+/// through [`L3Packet`]: the enum, whose IPv6 arm is a byte array, was
+/// built and copied through the stack a byte at a time for every IPv4
+/// packet too.
+#[inline(always)]
+pub fn family(frame: &[u8]) -> Result<Family, DropReason> {
+    match EthernetFrame::new_checked(frame)?.ethertype() {
+        ethertype::IPV4 => Ok(Family::V4),
+        ethertype::IPV6 => Ok(Family::V6),
         _ => Err(DropReason::Unsupported),
     }
 }
 
+/// [`classify`] for a frame [`family`] found to be IPv4: the destination
+/// (host byte order) and the frame length to forward.
 #[inline(always)]
-fn classify_v4(frame: &[u8], pkt_len: usize, verify_csum: bool) -> Result<L3Packet, DropReason> {
+pub fn classify_v4(
+    frame: &[u8],
+    pkt_len: usize,
+    verify_csum: bool,
+) -> Result<(u32, usize), DropReason> {
     let Some(ip) = frame.get(ETH_LEN..) else {
         return Err(DropReason::Truncated);
     };
@@ -143,14 +184,13 @@ fn classify_v4(frame: &[u8], pkt_len: usize, verify_csum: bool) -> Result<L3Pack
     if ip.ttl() <= 1 {
         return Err(DropReason::TtlExceeded);
     }
-    Ok(L3Packet {
-        dst: L3Dst::V4(ip.dst_u32()),
-        frame_len,
-    })
+    Ok((ip.dst_u32(), frame_len))
 }
 
+/// [`classify`] for a frame [`family`] found to be IPv6: the destination
+/// (network byte order) and the frame length to forward.
 #[inline(always)]
-fn classify_v6(frame: &[u8], pkt_len: usize) -> Result<L3Packet, DropReason> {
+pub fn classify_v6(frame: &[u8], pkt_len: usize) -> Result<([u8; 16], usize), DropReason> {
     let Some(ip) = frame.get(ETH_LEN..) else {
         return Err(DropReason::Truncated);
     };
@@ -168,10 +208,7 @@ fn classify_v6(frame: &[u8], pkt_len: usize) -> Result<L3Packet, DropReason> {
     if ip.hop_limit() <= 1 {
         return Err(DropReason::TtlExceeded);
     }
-    Ok(L3Packet {
-        dst: L3Dst::V6(ip.dst_bytes()),
-        frame_len,
-    })
+    Ok((ip.dst_bytes(), frame_len))
 }
 
 /// The forwarding rewrite after a route lookup: decrements the IPv4 TTL
@@ -185,21 +222,35 @@ fn classify_v6(frame: &[u8], pkt_len: usize) -> Result<L3Packet, DropReason> {
 #[inline]
 pub fn rewrite(frame: &mut [u8], dst: &L3Dst, next_hop_mac: MacAddr, port_mac: MacAddr) {
     match dst {
-        L3Dst::V4(_) => {
-            let Some(ip) = frame.get_mut(ETH_LEN..ETH_LEN + IPV4_LEN) else {
-                return;
-            };
-            Ipv4Packet::new_unchecked(ip).decrement_ttl();
-        }
-        L3Dst::V6(_) => {
-            let Some(ip) = frame.get_mut(ETH_LEN..ETH_LEN + IPV6_LEN) else {
-                return;
-            };
-            let mut ip = Ipv6Packet::new_unchecked(ip);
-            let hops = ip.hop_limit().saturating_sub(1);
-            ip.set_hop_limit(hops);
-        }
+        L3Dst::V4(_) => rewrite_v4(frame, next_hop_mac, port_mac),
+        L3Dst::V6(_) => rewrite_v6(frame, next_hop_mac, port_mac),
     }
+}
+
+/// [`rewrite`] of an IPv4 frame.
+#[inline(always)]
+pub fn rewrite_v4(frame: &mut [u8], next_hop_mac: MacAddr, port_mac: MacAddr) {
+    let Some(ip) = frame.get_mut(ETH_LEN..ETH_LEN + IPV4_LEN) else {
+        return;
+    };
+    Ipv4Packet::new_unchecked(ip).decrement_ttl();
+    write_macs(frame, next_hop_mac, port_mac);
+}
+
+/// [`rewrite`] of an IPv6 frame.
+#[inline(always)]
+pub fn rewrite_v6(frame: &mut [u8], next_hop_mac: MacAddr, port_mac: MacAddr) {
+    let Some(ip) = frame.get_mut(ETH_LEN..ETH_LEN + IPV6_LEN) else {
+        return;
+    };
+    let mut ip = Ipv6Packet::new_unchecked(ip);
+    let hops = ip.hop_limit().saturating_sub(1);
+    ip.set_hop_limit(hops);
+    write_macs(frame, next_hop_mac, port_mac);
+}
+
+#[inline(always)]
+fn write_macs(frame: &mut [u8], next_hop_mac: MacAddr, port_mac: MacAddr) {
     if let Some(hdr) = frame.get_mut(..ETH_LEN) {
         let mut eth = EthernetFrame::new_unchecked(hdr);
         eth.set_dst_addr(next_hop_mac);

@@ -9,10 +9,11 @@ use super::{Io, BURST};
 use crate::dpdk::{cycles, os, Mbuf, MbufBurst, RxTscField, TxQueue};
 use crate::drop_reason::DropReason;
 use crate::fwd::l2::{self, Xconnect};
-use crate::fwd::l3::{self, L3Dst};
+use crate::fwd::l3::{self, Family};
 use crate::plan::{L3Tables, Mode, Plan};
 use crate::stats::WorkerCounters;
 use crate::wire::ethernet::EthernetFrame;
+use crate::wire::MacAddr;
 
 /// Ethernet header length.
 const ETH_HLEN: usize = EthernetFrame::<&[u8]>::HEADER_LEN;
@@ -158,28 +159,51 @@ fn record_latency(buf: &MbufBurst<BURST>, field: RxTscField, counters: &WorkerCo
 }
 
 /// L3: RFC 1812 checks, LPM lookup, MTU check, padding trim, rewrite.
+/// Each family takes its own path from the ethertype on (see
+/// [`l3::family`]).
 #[inline(always)]
 fn route_l3(m: &mut Mbuf, plan: &Plan, t: &L3Tables) -> Result<usize, DropReason> {
-    let verify = plan.verify_ipv4_checksum && !m.ip_cksum_good();
-    let l3 = l3::classify(m.data(), m.pkt_len() as usize, verify)?;
-    let nh = match &l3.dst {
-        L3Dst::V4(a) => t.lookup4(*a),
-        L3Dst::V6(a) => t.lookup6(a),
+    let pkt_len = m.pkt_len() as usize;
+    match l3::family(m.data())? {
+        Family::V4 => {
+            let verify = plan.verify_ipv4_checksum && !m.ip_cksum_good();
+            let (dst, frame_len) = l3::classify_v4(m.data(), pkt_len, verify)?;
+            let nh = t.lookup4(dst);
+            send_routed(m, plan, t, nh, frame_len, l3::rewrite_v4)
+        }
+        Family::V6 => {
+            let (dst, frame_len) = l3::classify_v6(m.data(), pkt_len)?;
+            let nh = t.lookup6(&dst);
+            send_routed(m, plan, t, nh, frame_len, l3::rewrite_v6)
+        }
     }
-    .ok_or(DropReason::NoRoute)?;
+}
+
+/// The rest of [`route_l3`] once the next hop is looked up: output port,
+/// MTU, padding trim and `rewrite`.
+#[inline(always)]
+fn send_routed(
+    m: &mut Mbuf,
+    plan: &Plan,
+    t: &L3Tables,
+    nh: Option<u32>,
+    frame_len: usize,
+    rewrite: fn(&mut [u8], MacAddr, MacAddr),
+) -> Result<usize, DropReason> {
+    let nh = nh.ok_or(DropReason::NoRoute)?;
     let hop = t.next_hops.get(nh as usize).ok_or(DropReason::NoRoute)?;
     let out = plan.ports.get(hop.port).ok_or(DropReason::NoRoute)?;
-    if l3.frame_len - ETH_HLEN > usize::from(out.mtu) {
+    if frame_len - ETH_HLEN > usize::from(out.mtu) {
         return Err(DropReason::MtuExceeded);
     }
     // Ethernet pads short frames to 60 bytes, and any frame may carry
     // bytes after the datagram (a trailer, a kept CRC): they are not part
     // of the datagram and must not leave as payload.
-    if l3.frame_len < m.pkt_len() as usize && !m.truncate(l3.frame_len as u32) {
+    if frame_len < m.pkt_len() as usize && !m.truncate(frame_len as u32) {
         return Err(DropReason::Unsupported);
     }
     let data = m.data_mut().ok_or(DropReason::Unsupported)?;
-    l3::rewrite(data, &l3.dst, hop.mac, out.mac);
+    rewrite(data, hop.mac, out.mac);
     Ok(hop.port)
 }
 

@@ -244,7 +244,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// True when the header (options included) sums to 0xffff, i.e. the
     /// stored checksum is right (RFC 1812 5.2.2). Both representations of
     /// zero (0x0000 and 0xffff) verify, as RFC 1624 section 3 requires.
-    #[inline]
+    #[inline(always)]
     pub fn verify_checksum(&self) -> bool {
         let h = &self.buffer.as_ref()[..self.header_len()];
         checksum::sums_to_ones(h)

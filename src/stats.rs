@@ -71,7 +71,9 @@ pub struct WorkerCounters {
     pub parks: Counter,
     /// Times another worker woke this one.
     pub kicks: Counter,
-    /// TSC cycles spent in rounds that found work.
+    /// TSC cycles spent in rounds that found work. A round runs from the
+    /// end of the one before, so busy and idle cycles together are all the
+    /// worker's polling time (parks and reloads are neither).
     pub busy_cycles: Counter,
     /// TSC cycles spent in rounds that found nothing.
     pub idle_cycles: Counter,

@@ -1,4 +1,6 @@
-//! The Internet checksum: RFC 1071 computation and RFC 1624 incremental update.
+//! The Internet checksum (RFC 1071): computation and verification. The
+//! forwarding path's incremental update (RFC 1624) is the TTL decrement,
+//! `Ipv4Packet::decrement_ttl`.
 //!
 //! The checksum is the one's complement of the one's complement sum of the
 //! data taken as big-endian 16-bit words. Sums are accumulated in a `u64` and
@@ -87,24 +89,6 @@ pub const fn fold(acc: u64) -> u16 {
 #[inline]
 pub fn checksum(data: &[u8]) -> u16 {
     !fold(sum(data))
-}
-
-/// RFC 1624 eqn. 3: the new checksum after one 16-bit word covered by
-/// checksum `hc` changes from `old` to `new`:
-/// `HC' = ~(~HC + ~m + m')`.
-///
-/// Unlike RFC 1141's `HC + m + ~m'` (eqn. 2), this form never produces the
-/// "negative zero" 0xffff when a full recomputation over non-zero data would
-/// give 0x0000, so the result is bit-identical to recomputing the checksum of
-/// the whole header (RFC 1624 section 3). A wrong `hc` stays exactly as wrong:
-/// a router forwarding without verifying does not launder a bad checksum.
-#[inline]
-pub const fn update_u16(hc: u16, old: u16, new: u16) -> u16 {
-    let acc = (!hc) as u32 + (!old) as u32 + new as u32;
-    // At most 3 * 0xffff = 0x2fffd: two folds always suffice.
-    let acc = (acc & 0xffff) + (acc >> 16);
-    let acc = (acc & 0xffff) + (acc >> 16);
-    !(acc as u16)
 }
 
 #[cfg(test)]
@@ -218,20 +202,5 @@ mod tests {
         assert_eq!(c, 0xb861); // the well-known example header
         h[10..12].copy_from_slice(&c.to_be_bytes());
         assert_eq!(fold(sum(&h)), 0xffff);
-    }
-
-    #[test]
-    fn update_matches_recompute_for_one_word_everywhere() {
-        // data = [w, x]; change w to w'. For every HC reachable by full
-        // computation, incremental == full recomputation.
-        let x = 0x1234u16;
-        for w in (0..=0xffffu32).step_by(251) {
-            for w2 in (0..=0xffffu32).step_by(509) {
-                let (w, w2) = (w as u16, w2 as u16);
-                let hc = checksum(&[(w >> 8) as u8, w as u8, (x >> 8) as u8, x as u8]);
-                let full = checksum(&[(w2 >> 8) as u8, w2 as u8, (x >> 8) as u8, x as u8]);
-                assert_eq!(update_u16(hc, w, w2), full, "w={w:#x} w2={w2:#x}");
-            }
-        }
     }
 }

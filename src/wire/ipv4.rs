@@ -352,8 +352,8 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 
     /// Decrements the TTL by one and updates the checksum incrementally
-    /// (RFC 1624 eqn. 3 over the TTL/protocol word), the way a router does
-    /// (RFC 1812 5.3.1). Needs only the 20-byte fixed header: options are not
+    /// (RFC 1624: the TTL/protocol word goes down by 0x0100, so the
+    /// checksum goes up by as much), the way a router does (RFC 1812 5.3.1). Needs only the 20-byte fixed header: options are not
     /// read. A TTL of 0 is left alone (it cannot go lower; `classify` drops
     /// such packets before any rewrite). The result is bit-identical to a full
     /// recomputation when the checksum was right, and stays wrong when it was
@@ -365,11 +365,18 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         if ttl == 0 {
             return;
         }
-        let old = u16::from_be_bytes([ttl, d[field::PROTOCOL]]);
-        let new = old - 0x0100;
-        let hc = read_u16(d, field::CHECKSUM.start);
         d[field::TTL] = ttl - 1;
-        write_u16(d, field::CHECKSUM.start, checksum::update_u16(hc, old, new));
+        // The TTL/protocol word went down by 0x0100, so the checksum goes up
+        // by as much, with its carry added back in; a sum that lands on
+        // 0xffff becomes 0x0000 (the kernel's ip_decrease_ttl; what eqn. 3
+        // gives, which never yields 0xffff). Done on the bytes as stored:
+        // the one's complement sum does not depend on byte order, so the
+        // addend is 0x0100 as stored, read natively (RFC 1071 2.B).
+        let c = field::CHECKSUM.start;
+        let stored = u32::from(u16::from_ne_bytes([d[c], d[c + 1]]));
+        let sum = stored + u32::from(u16::from_ne_bytes([0x01, 0x00]));
+        let sum = sum + u32::from(sum >= 0xffff);
+        d[c..c + 2].copy_from_slice(&(sum as u16).to_ne_bytes());
     }
 }
 

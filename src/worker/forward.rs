@@ -208,11 +208,10 @@ fn send_routed(
 }
 
 /// L2 for a burst from one RX queue, whose packets all take the same
-/// cross-connect: the output's MTU and the rewrite are looked up once per
-/// burst, and the checks and rewrite run in place (testpmd's mac mode
-/// works on the burst array the same way). The same checks, in the same
-/// order, with the same drop reasons as [`route_l2`]; what fails is
-/// counted and moved to `drops`, what passes stays in `burst`, in order.
+/// cross-connect `xc`: checked and rewritten in place ([`route_l2`] for
+/// each), what fails counted and moved to `drops`, what passes left in
+/// `burst`, in order, for one copy to the TX buffer (testpmd's mac mode
+/// works on the burst array the same way).
 #[inline(always)]
 fn l2_burst_in_place(
     burst: &mut MbufBurst<BURST>,
@@ -221,33 +220,11 @@ fn l2_burst_in_place(
     plan: &Plan,
     xc: &Xconnect,
 ) {
-    // pkt_len - ETH_HLEN > mtu, for a frame that holds its header; an
-    // output outside the plan is no route, after the length check.
-    let max_len = plan
-        .ports
-        .get(xc.output)
-        .map(|out| usize::from(out.mtu) + ETH_HLEN);
-    let rewrite = xc.dst_mac.is_some() || xc.src_mac.is_some();
-    burst.retain_owned(|mut m| {
-        let verdict = match max_len {
-            _ if l2::check(m.data()).is_err() => Err(DropReason::Truncated),
-            None => Err(DropReason::NoRoute),
-            Some(max) if m.pkt_len() as usize > max => Err(DropReason::MtuExceeded),
-            Some(_) if rewrite => match m.data_mut() {
-                Some(data) => {
-                    l2::rewrite(data, xc);
-                    Ok(())
-                }
-                None => Err(DropReason::Unsupported),
-            },
-            Some(_) => Ok(()),
-        };
-        match verdict {
-            Ok(()) => Some(m),
-            Err(r) => {
-                count_drop(counters, drops, m, r);
-                None
-            }
+    burst.retain_owned(|mut m| match route_l2(&mut m, plan, Some(xc)) {
+        Ok(_) => Some(m),
+        Err(r) => {
+            count_drop(counters, drops, m, r);
+            None
         }
     });
 }

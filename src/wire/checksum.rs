@@ -70,10 +70,10 @@ fn sums_to_ones_any(data: &[u8]) -> bool {
 /// Folds the carries of an unfolded sum into 16 bits (end-around carry).
 ///
 /// Two halvings, each an add whose carry out is added back in: 64 to 32
-/// bits, then 32 to 16 (the kernel's x86 `csum_fold` does the second with
-/// `add` and `adc`). No loop: a loop while the sum exceeds 16 bits runs one to
-/// four times depending on the bytes, and its exit branch mispredicts
-/// when consecutive packets differ (every flow does). Like the loop, the
+/// bits, then 32 to 16 (the kernel's x86 `csum_fold` does the second
+/// with `add` and `adc`). No loop: a loop while the sum exceeds 16 bits
+/// runs one to four times depending on the bytes, so its exit branch can
+/// mispredict when consecutive packets' sums differ. Like the loop, the
 /// result is 0 only for a zero sum and otherwise in `1..=0xffff`,
 /// congruent to `acc` modulo 0xffff (which divides 2^32 - 1).
 #[inline]

@@ -353,8 +353,9 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
 
     /// Decrements the TTL by one and updates the checksum incrementally
     /// (RFC 1624: the TTL/protocol word goes down by 0x0100, so the
-    /// checksum goes up by as much), the way a router does (RFC 1812 5.3.1). Needs only the 20-byte fixed header: options are not
-    /// read. A TTL of 0 is left alone (it cannot go lower; `classify` drops
+    /// checksum goes up by as much), the way a router does (RFC 1812
+    /// 5.3.1). Needs only the 20-byte fixed header: options are not read.
+    /// A TTL of 0 is left alone (it cannot go lower; `classify` drops
     /// such packets before any rewrite). The result is bit-identical to a full
     /// recomputation when the checksum was right, and stays wrong when it was
     /// wrong.

@@ -556,7 +556,7 @@ pub fn run(setup: WorkerSetup) -> i32 {
                 io.park(max_sleep);
                 empty_rounds = 0;
                 last_drain = cycles::rdtsc();
-                // Parked time is counted as parked, not as idle polling.
+                // Parked time is neither busy nor idle polling.
                 round_start = last_drain;
             }
         }

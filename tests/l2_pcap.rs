@@ -243,6 +243,24 @@ fn five_thousand_frames_arrive_complete_and_in_order() {
     r.stats.assert_no_mbuf_leak();
 }
 
+/// The one cross-connect a -> b, rewriting both MACs: the next hop
+/// `PEER_1` as destination, b's own MAC as source.
+fn a_to_b_rewriting_both() -> String {
+    format!(
+        "[forward]\nmode = \"l2\"\n{}",
+        l2_rule(
+            "a",
+            "b",
+            &format!("dst_mac = \"{PEER_1}\"\nsrc_mac = \"port\"\n")
+        )
+    )
+}
+
+/// `frame` as [`a_to_b_rewriting_both`] sends it out of b.
+fn rewritten_for_b(frame: &[u8]) -> Vec<u8> {
+    rewrite(frame, Some(mac(PEER_1)), Some(mac(MAC_B)))
+}
+
 #[test]
 fn jumbo_frames_spanning_several_mbufs_are_forwarded_whole() {
     let mut s = PcapSetup::new("l2_jumbo");
@@ -255,19 +273,9 @@ fn jumbo_frames_spanning_several_mbufs_are_forwarded_whole() {
         .collect();
     s.port("a", mac(MAC_A), &a_in).mtu = Some(9000);
     s.port("b", mac(MAC_B), &[]).mtu = Some(9000);
-    s.extra = format!(
-        "[forward]\nmode = \"l2\"\n{}",
-        l2_rule(
-            "a",
-            "b",
-            &format!("dst_mac = \"{PEER_1}\"\nsrc_mac = \"port\"\n")
-        )
-    );
+    s.extra = a_to_b_rewriting_both();
     let r = s.replay();
-    let want: Vec<_> = a_in
-        .iter()
-        .map(|f| rewrite(f, Some(mac(PEER_1)), Some(mac(MAC_B))))
-        .collect();
+    let want: Vec<_> = a_in.iter().map(|f| rewritten_for_b(f)).collect();
     assert_frames_eq("b", &s.output("b"), &want);
     r.stats.assert_drops(&[]);
     r.stats.assert_balanced();
@@ -294,19 +302,12 @@ fn frames_over_the_output_mtu_are_dropped_in_a_rewritten_stream() {
         .collect();
     s.port("a", mac(MAC_A), &a_in);
     s.port("b", mac(MAC_B), &[]).mtu = Some(1000);
-    s.extra = format!(
-        "[forward]\nmode = \"l2\"\n{}",
-        l2_rule(
-            "a",
-            "b",
-            &format!("dst_mac = \"{PEER_1}\"\nsrc_mac = \"port\"\n")
-        )
-    );
+    s.extra = a_to_b_rewriting_both();
     let r = s.replay();
     let want: Vec<_> = a_in
         .iter()
         .filter(|f| (14..=1014).contains(&f.len()))
-        .map(|f| rewrite(f, Some(mac(PEER_1)), Some(mac(MAC_B))))
+        .map(|f| rewritten_for_b(f))
         .collect();
     assert_eq!(want.len(), 5);
     assert_frames_eq("b", &s.output("b"), &want);

@@ -120,6 +120,12 @@ impl WorkerCounters {
         self.dropped[r.index()].add(n);
     }
 
+    /// Drops counted under `r`.
+    #[inline(always)]
+    pub fn dropped(&self, r: DropReason) -> u64 {
+        self.dropped[r.index()].get()
+    }
+
     /// Sum of drops over all reasons.
     pub fn dropped_total(&self) -> u64 {
         self.dropped.iter().map(Counter::get).sum()

@@ -662,15 +662,17 @@ fn per_flow_order_when_local_mode_hands_flows_back_to_steering() {
     order_test("adapt_order_flush", &traffic, &k);
 }
 
-/// `rps.balance` moves one slot (1/16) of the flows at a time, both ways:
-/// towards worker 0 when that raised the throughput, towards worker 1
-/// after a trial that lost, with the same rules as the mode switches (a
+/// `rps.balance` moves a slot (1/16) or half a slot (1/32) of the flows at
+/// a time, both ways: towards worker 0 when that raised the throughput or
+/// worker 1's backlog refused packets, towards worker 1 after a trial that
+/// lost or while worker 1 idled, with the same rules as the mode switches (a
 /// drain of worker 1 first when flows come back, a flush of worker 0's TX
 /// buffers first when they go). Every trial is a step and, when it loses,
 /// a step back, so flows move both ways whichever split wins; with the
 /// main order traffic (worker 1 always behind, its short backlog often
 /// full) the drains before steps back to worker 0 are tested hardest. 32
-/// flows put about two in every slot, so each step moves some. (Which way
+/// flows put about two in every slot (one in every half slot), so nearly
+/// every step moves some. (Which way
 /// the split moves is checked by `balance_moves_flows_towards_the_idle_worker`.)
 #[test]
 fn per_flow_order_and_exactly_once_across_share_changes() {
@@ -701,7 +703,7 @@ fn per_flow_order_and_exactly_once_with_adaptive_and_balance() {
 /// not keep. Worker 0 must keep more than half of the flow space when all
 /// flows start on worker 1, and less when they start on worker 0, on
 /// average over the second half of the run (`/status` samples), and the
-/// final gauge must be a whole number of slots.
+/// final gauge must be a whole number of half slots.
 ///
 /// Why a run that ends on the wrong side is repeated (up to
 /// [`BALANCE_ATTEMPTS`] runs; the other checks hold in every run): the
@@ -752,8 +754,8 @@ fn balance_run_moves_towards_the_idle_worker(on0: usize, on1: usize, attempt: us
         "balance alone never probes modes"
     );
     assert!(
-        (last * 16.0 - (last * 16.0).round()).abs() < 1e-9 && (0.0..=1.0).contains(&last),
-        "rps_local_share {last} is not a whole number of sixteenths"
+        (last * 32.0 - (last * 32.0).round()).abs() < 1e-9 && (0.0..=1.0).contains(&last),
+        "rps_local_share {last} is not a whole number of thirty-seconds"
     );
     assert_eq!(v["workers"][1]["rps_local_share"].as_f64(), Some(0.0));
     let (moved, wrong) = if on1 > 0 {

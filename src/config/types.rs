@@ -358,7 +358,8 @@ pub struct RpsConfig {
     pub adaptive: bool,
     /// Each RX worker finds the share of the flows it keeps (the rest go
     /// to the map's other workers) by trying one sixteenth more or fewer
-    /// and keeping what forwards more.
+    /// and keeping what forwards more, and half a sixteenth by its peers'
+    /// refusals and idle time.
     pub balance: bool,
 }
 

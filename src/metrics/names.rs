@@ -85,7 +85,7 @@ metrics! {
     WORKER_RPS_LOCAL_SHARE = Gauge "napifwd_worker_rps_local_share" ["worker"]
         "Share of the flows (by hash) the RX worker forwards itself, 0 to 1: the rps map's, or what rps.balance or rps.adaptive chose.";
     WORKER_RPS_SHARE_CHANGES = Counter "napifwd_worker_rps_share_changes_total" ["worker"]
-        "RPS balancing (rps.balance): times the worker moved a slot of flows between itself and its peers.";
+        "RPS balancing (rps.balance): times the worker moved flows between itself and its peers (a step moves 1/16 of them, a half step 1/32).";
     WORKER_BACKLOG_PACKETS = Gauge "napifwd_worker_backlog_packets" ["worker"]
         "Packets the worker found in its backlog ring at its last visit.";
     WORKER_BACKLOG_HIGH_WATER = Gauge "napifwd_worker_backlog_high_water_packets" ["worker"]

@@ -31,14 +31,16 @@
 //!   it queues its own flows) must be empty as well.
 //!
 //! The same machinery carries `rps.balance` (the decision is in
-//! `balance.rs`): in steer mode, every period the RX worker may keep one
-//! slot of flows more (after its peers drained, as for steer -> local) or
-//! one fewer (after flushing its TX buffers, as for local -> steer). With
+//! `balance.rs`): in steer mode, every period the RX worker may keep a
+//! slot or half a slot of flows more (after its peers drained, as for
+//! steer -> local) or fewer (after flushing its TX buffers, as for
+//! local -> steer). With
 //! `rps.balance` alone the modes are never probed; with both, a probe
 //! compares local mode against steering at the balanced split.
 
 use super::balance::{self, Balance};
 use super::Io;
+use crate::drop_reason::DropReason;
 use crate::rps::RpsMap;
 
 /// Length of a run in the current mode between probes, after a switch.
@@ -80,17 +82,30 @@ enum After {
     Probe { baseline: f64 },
     /// Return to local mode for good (a probe of steering lost).
     Run,
-    /// Keep `level` slots (`rps.balance`), then run on until `until`.
-    Level { level: usize, until: u64 },
+    /// Keep `position` half slots (`rps.balance`), then run on until
+    /// `until`.
+    Position { position: usize, until: u64 },
+}
+
+/// Counters the balance reads at the end of each period.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    /// Packets this worker received, and refused for a peer's full backlog.
+    received: u64,
+    refused: u64,
+    /// Busy and idle cycles of every other worker.
+    peer_busy: u64,
+    peer_idle: u64,
 }
 
 /// `rps.balance` state of one RX worker.
 #[derive(Debug)]
 struct Share {
     ctl: Balance,
-    /// The level steering uses: the controller's, once a step is applied.
+    /// The position steering uses: the controller's, once a step is
+    /// applied.
     applied: usize,
-    /// The map for every level (`balance::level_maps`).
+    /// The map for every position (`balance::level_maps`).
     maps: Vec<RpsMap>,
     next_at: u64,
     period: u64,
@@ -98,13 +113,23 @@ struct Share {
     /// all workers then.
     since: u64,
     processed_at: u64,
+    /// This worker's received and refused (`backlog_full`) packets then.
+    received_at: u64,
+    refused_at: u64,
+    /// The peers' busy and idle cycles then.
+    peer_busy_at: u64,
+    peer_idle_at: u64,
 }
 
 impl Share {
     /// Starts measuring a period afresh.
-    fn restart(&mut self, now: u64, processed: u64) {
+    fn restart(&mut self, now: u64, processed: u64, sample: Sample) {
         self.since = now;
         self.processed_at = processed;
+        self.received_at = sample.received;
+        self.refused_at = sample.refused;
+        self.peer_busy_at = sample.peer_busy;
+        self.peer_idle_at = sample.peer_idle;
         self.next_at = now + self.period;
     }
 }
@@ -146,15 +171,19 @@ impl Adaptive {
         let share = want.balance.and_then(|(map, own)| {
             let maps = balance::level_maps(map, own)?;
             let period = us(balance::PERIOD_US);
-            let level = balance::level_of(map, own);
+            let ctl = Balance::new(balance::level_of(map, own));
             Some(Share {
-                ctl: Balance::new(level),
-                applied: level,
+                applied: ctl.position(),
+                ctl,
                 maps,
                 next_at: now + period,
                 period,
                 since: now,
                 processed_at: 0,
+                received_at: 0,
+                refused_at: 0,
+                peer_busy_at: 0,
+                peer_idle_at: 0,
             })
         });
         if !want.probing && share.is_none() {
@@ -195,7 +224,7 @@ impl Adaptive {
             return Some(1_000_000);
         }
         let s = self.share.as_ref()?;
-        Some(s.applied as u64 * 1_000_000 / balance::SLOTS as u64)
+        Some(s.applied as u64 * 1_000_000 / balance::POSITIONS as u64)
     }
 
     /// True while RX must not be polled (draining before local mode).
@@ -273,10 +302,10 @@ impl Io {
             Phase::Run { until } if self.balance_due(now) => self.balance_step(now, until),
             Phase::Draining {
                 deadline,
-                then: After::Level { level, until },
+                then: After::Position { position, until },
             } => {
                 if self.peers_drained() {
-                    self.set_level(level, now);
+                    self.set_position(position, now);
                     self.set_phase(Phase::Run { until });
                 } else if now >= deadline {
                     // Peers stay busy (other producers): keep the split.
@@ -295,7 +324,7 @@ impl Io {
                             until: now + self.probe_ticks(),
                             baseline,
                         }),
-                        After::Run | After::Level { .. } => self.set_phase(Phase::Run {
+                        After::Run | After::Position { .. } => self.set_phase(Phase::Run {
                             until: now + self.epoch_ticks(),
                         }),
                     }
@@ -322,27 +351,33 @@ impl Io {
     }
 
     /// Ends a balancing period: hands its throughput to the climb and
-    /// moves one slot if that asks, without reordering a flow (see the
+    /// moves (half) a slot if it asks, without reordering a flow (see the
     /// module doc).
     fn balance_step(&mut self, now: u64, until: u64) {
         let processed = self.processed_everywhere();
+        let sample = self.sample();
         let Some(share) = self.adaptive.as_mut().and_then(|a| a.share.as_mut()) else {
             return;
         };
         let rate = processed.saturating_sub(share.processed_at) as f64
             / now.saturating_sub(share.since).max(1) as f64;
-        share.restart(now, processed);
+        let refused_share = sample.refused.saturating_sub(share.refused_at) as f64
+            / sample.received.saturating_sub(share.received_at).max(1) as f64;
+        let busy = sample.peer_busy.saturating_sub(share.peer_busy_at);
+        let idle = sample.peer_idle.saturating_sub(share.peer_idle_at);
+        let peer_idle = idle as f64 / (busy + idle).max(1) as f64;
+        share.restart(now, processed, sample);
         let before = share.applied;
-        match share.ctl.next(rate) {
-            Some(level) if level > before => {
+        match share.ctl.observe(rate, refused_share, peer_idle) {
+            Some(position) if position > before => {
                 // Flows come back from a peer: only once it has drained.
-                self.begin_drain(now, After::Level { level, until });
+                self.begin_drain(now, After::Position { position, until });
             }
-            Some(level) if level < before => {
+            Some(position) if position < before => {
                 // Flows go to a peer: what this worker forwarded of them
                 // leaves first.
                 self.flush_all();
-                self.set_level(level, now);
+                self.set_position(position, now);
             }
             _ => {}
         }
@@ -352,18 +387,39 @@ impl Io {
     /// change or a step).
     pub(super) fn restart_balance(&mut self, now: u64) {
         let processed = self.processed_everywhere();
+        let sample = self.sample();
         if let Some(s) = self.adaptive.as_mut().and_then(|a| a.share.as_mut()) {
-            s.restart(now, processed);
+            s.restart(now, processed, sample);
         }
     }
 
-    /// Steers by the map of `level` slots kept from now on; the period
-    /// measuring it starts now.
-    fn set_level(&mut self, level: usize, now: u64) {
+    /// What the half step looks at (see `balance.rs`), so far.
+    fn sample(&self) -> Sample {
+        let c = &self.counters;
+        let (mut peer_busy, mut peer_idle) = (0, 0);
+        if let Some(st) = self.steering.as_ref() {
+            for (w, pc) in st.peer_counters.iter().enumerate() {
+                if w != self.id {
+                    peer_busy += pc.busy_cycles.get();
+                    peer_idle += pc.idle_cycles.get();
+                }
+            }
+        }
+        Sample {
+            received: c.rx_packets.get(),
+            refused: c.dropped(DropReason::BacklogFull),
+            peer_busy,
+            peer_idle,
+        }
+    }
+
+    /// Steers by the map of `position` half slots kept from now on; the
+    /// period measuring it starts now.
+    fn set_position(&mut self, position: usize, now: u64) {
         let Some(s) = self.adaptive.as_mut().and_then(|a| a.share.as_mut()) else {
             return;
         };
-        s.applied = level;
+        s.applied = position;
         self.restart_balance(now);
         self.counters.rps_share_changes.add(1);
         self.publish_share();

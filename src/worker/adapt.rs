@@ -34,9 +34,9 @@
 //! `balance.rs`): in steer mode, every period the RX worker may keep a
 //! slot or half a slot of flows more (after its peers drained, as for
 //! steer -> local) or fewer (after flushing its TX buffers, as for
-//! local -> steer). With
-//! `rps.balance` alone the modes are never probed; with both, a probe
-//! compares local mode against steering at the balanced split.
+//! local -> steer). With `rps.balance` alone the modes are never probed;
+//! with both, a probe compares local mode against steering at the
+//! balanced split.
 
 use super::balance::{self, Balance};
 use super::Io;

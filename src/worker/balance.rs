@@ -151,13 +151,15 @@ impl Balance {
     /// The next position in direction `dir`, if there is one.
     fn step(&self, dir: i8) -> Option<usize> {
         match dir {
-            1 if self.position + 2 <= POSITIONS => Some(self.position + 2),
-            -1 if self.position >= 2 => Some(self.position - 2),
+            // From a half-slot position the last step to an end is half
+            // a slot, so both ends stay reachable.
+            1 if self.position < POSITIONS => Some((self.position + 2).min(POSITIONS)),
+            -1 if self.position > 0 => Some(self.position.saturating_sub(2)),
             _ => None,
         }
     }
 
-    /// [`observe`](Self::observe) with nothing refused, in whole slots.
+    /// [`observe`](Self::observe) with no load signals, in whole slots.
     #[cfg(test)]
     fn next(&mut self, rate: f64) -> Option<usize> {
         self.observe(rate, 0.0, 0.0).map(|p| p / 2)
@@ -522,6 +524,22 @@ mod tests {
         assert!(tail.iter().all(|&p| p >= 9), "{tail:?}");
         let mean = tail.iter().map(|&p| rate(p)).sum::<f64>() / tail.len() as f64;
         assert!(mean > 95.0, "{mean} {tail:?}");
+    }
+
+    /// Whole steps from a half-slot position keep it odd; the last one
+    /// to either end must still get there (the pipeline, or everything
+    /// kept).
+    #[test]
+    fn the_ends_stay_reachable_from_a_half_slot_position() {
+        for (peak, end) in [(0.0, 0), (POSITIONS as f64, POSITIONS)] {
+            let mut b = Balance::new(8);
+            b.revert(15);
+            let positions = climb_loaded(&mut b, 200, |p| {
+                (100.0 - 3.0 * (p as f64 - peak).abs(), 0.0, 0.0)
+            });
+            let at_end = positions[100..].iter().filter(|&&p| p == end).count();
+            assert!(at_end > 90, "end {end}: {positions:?}");
+        }
     }
 
     #[test]

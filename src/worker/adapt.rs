@@ -93,7 +93,7 @@ struct Sample {
     /// Packets this worker received, and refused for a peer's full backlog.
     received: u64,
     refused: u64,
-    /// Busy and idle cycles of every other worker.
+    /// Busy and idle cycles of the workers it shares its flows with.
     peer_busy: u64,
     peer_idle: u64,
 }
@@ -107,6 +107,9 @@ struct Share {
     applied: usize,
     /// The map for every position (`balance::level_maps`).
     maps: Vec<RpsMap>,
+    /// The workers this one shares its flows with (the map's others):
+    /// whose idle time the half steps read.
+    peers: Vec<usize>,
     next_at: u64,
     period: u64,
     /// Start of the period's measurement: TSC and packets processed by
@@ -172,10 +175,14 @@ impl Adaptive {
             let maps = balance::level_maps(map, own)?;
             let period = us(balance::PERIOD_US);
             let ctl = Balance::new(balance::level_of(map, own));
+            let mut peers: Vec<usize> = map.iter().copied().filter(|&w| w != own).collect();
+            peers.sort_unstable();
+            peers.dedup();
             Some(Share {
                 applied: ctl.position(),
                 ctl,
                 maps,
+                peers,
                 next_at: now + period,
                 period,
                 since: now,
@@ -397,12 +404,11 @@ impl Io {
     fn sample(&self) -> Sample {
         let c = &self.counters;
         let (mut peer_busy, mut peer_idle) = (0, 0);
-        if let Some(st) = self.steering.as_ref() {
-            for (w, pc) in st.peer_counters.iter().enumerate() {
-                if w != self.id {
-                    peer_busy += pc.busy_cycles.get();
-                    peer_idle += pc.idle_cycles.get();
-                }
+        let share = self.adaptive.as_ref().and_then(|a| a.share.as_ref());
+        if let (Some(st), Some(share)) = (self.steering.as_ref(), share) {
+            for pc in share.peers.iter().filter_map(|&w| st.peer_counters.get(w)) {
+                peer_busy += pc.busy_cycles.get();
+                peer_idle += pc.idle_cycles.get();
             }
         }
         Sample {

@@ -87,15 +87,41 @@ enum After {
     Position { position: usize, until: u64 },
 }
 
-/// Counters the balance reads at the end of each period.
-#[derive(Debug, Clone, Copy)]
+/// Counters the balance reads at the start and end of each period.
+#[derive(Debug, Clone, Copy, Default)]
 struct Sample {
+    /// TSC then.
+    at: u64,
+    /// Packets processed by all workers.
+    processed: u64,
     /// Packets this worker received, and refused for a peer's full backlog.
     received: u64,
     refused: u64,
     /// Busy and idle cycles of the workers it shares its flows with.
     peer_busy: u64,
     peer_idle: u64,
+}
+
+impl Sample {
+    /// What the period from `start` to this sample measured: the rate
+    /// (packets processed by all workers per tick), the share of the
+    /// received packets refused, and the peers' idle share.
+    fn since(&self, start: &Sample) -> (f64, f64, f64) {
+        let ratio = |part: u64, whole: u64| part as f64 / whole.max(1) as f64;
+        let busy = self.peer_busy.saturating_sub(start.peer_busy);
+        let idle = self.peer_idle.saturating_sub(start.peer_idle);
+        (
+            ratio(
+                self.processed.saturating_sub(start.processed),
+                self.at.saturating_sub(start.at),
+            ),
+            ratio(
+                self.refused.saturating_sub(start.refused),
+                self.received.saturating_sub(start.received),
+            ),
+            ratio(idle, busy + idle),
+        )
+    }
 }
 
 /// `rps.balance` state of one RX worker.
@@ -112,28 +138,15 @@ struct Share {
     peers: Vec<usize>,
     next_at: u64,
     period: u64,
-    /// Start of the period's measurement: TSC and packets processed by
-    /// all workers then.
-    since: u64,
-    processed_at: u64,
-    /// This worker's received and refused (`backlog_full`) packets then.
-    received_at: u64,
-    refused_at: u64,
-    /// The peers' busy and idle cycles then.
-    peer_busy_at: u64,
-    peer_idle_at: u64,
+    /// The counters at the start of the period's measurement.
+    start: Sample,
 }
 
 impl Share {
-    /// Starts measuring a period afresh.
-    fn restart(&mut self, now: u64, processed: u64, sample: Sample) {
-        self.since = now;
-        self.processed_at = processed;
-        self.received_at = sample.received;
-        self.refused_at = sample.refused;
-        self.peer_busy_at = sample.peer_busy;
-        self.peer_idle_at = sample.peer_idle;
-        self.next_at = now + self.period;
+    /// Starts measuring a period afresh from `start`.
+    fn restart(&mut self, start: Sample) {
+        self.next_at = start.at + self.period;
+        self.start = start;
     }
 }
 
@@ -185,12 +198,10 @@ impl Adaptive {
                 peers,
                 next_at: now + period,
                 period,
-                since: now,
-                processed_at: 0,
-                received_at: 0,
-                refused_at: 0,
-                peer_busy_at: 0,
-                peer_idle_at: 0,
+                start: Sample {
+                    at: now,
+                    ..Sample::default()
+                },
             })
         });
         if !want.probing && share.is_none() {
@@ -361,19 +372,12 @@ impl Io {
     /// moves (half) a slot if it asks, without reordering a flow (see the
     /// module doc).
     fn balance_step(&mut self, now: u64, until: u64) {
-        let processed = self.processed_everywhere();
-        let sample = self.sample();
+        let sample = self.sample(now);
         let Some(share) = self.adaptive.as_mut().and_then(|a| a.share.as_mut()) else {
             return;
         };
-        let rate = processed.saturating_sub(share.processed_at) as f64
-            / now.saturating_sub(share.since).max(1) as f64;
-        let refused_share = sample.refused.saturating_sub(share.refused_at) as f64
-            / sample.received.saturating_sub(share.received_at).max(1) as f64;
-        let busy = sample.peer_busy.saturating_sub(share.peer_busy_at);
-        let idle = sample.peer_idle.saturating_sub(share.peer_idle_at);
-        let peer_idle = idle as f64 / (busy + idle).max(1) as f64;
-        share.restart(now, processed, sample);
+        let (rate, refused_share, peer_idle) = sample.since(&share.start);
+        share.restart(sample);
         let before = share.applied;
         match share.ctl.observe(rate, refused_share, peer_idle) {
             Some(position) if position > before => {
@@ -393,15 +397,14 @@ impl Io {
     /// Starts a balancing period now (after a start, a reload, a mode
     /// change or a step).
     pub(super) fn restart_balance(&mut self, now: u64) {
-        let processed = self.processed_everywhere();
-        let sample = self.sample();
+        let sample = self.sample(now);
         if let Some(s) = self.adaptive.as_mut().and_then(|a| a.share.as_mut()) {
-            s.restart(now, processed, sample);
+            s.restart(sample);
         }
     }
 
-    /// What the half step looks at (see `balance.rs`), so far.
-    fn sample(&self) -> Sample {
+    /// The counters a balancing period is measured by, at `now`.
+    fn sample(&self, now: u64) -> Sample {
         let c = &self.counters;
         let (mut peer_busy, mut peer_idle) = (0, 0);
         let share = self.adaptive.as_ref().and_then(|a| a.share.as_ref());
@@ -412,6 +415,8 @@ impl Io {
             }
         }
         Sample {
+            at: now,
+            processed: self.processed_everywhere(),
             received: c.rx_packets.get(),
             refused: c.dropped(DropReason::BacklogFull),
             peer_busy,
@@ -577,6 +582,29 @@ impl Io {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_period_measures_rate_refused_share_and_peer_idle_share() {
+        let start = Sample {
+            at: 1_000,
+            processed: 500,
+            received: 100,
+            refused: 10,
+            peer_busy: 7_000,
+            peer_idle: 1_000,
+        };
+        let end = Sample {
+            at: 3_000,
+            processed: 1_500,
+            received: 300,
+            refused: 15,
+            peer_busy: 9_850,
+            peer_idle: 1_150,
+        };
+        assert_eq!(end.since(&start), (0.5, 0.025, 0.05));
+        // Nothing happened (a period of zero length): no division by zero.
+        assert_eq!(start.since(&start), (0.0, 0.0, 0.0));
+    }
 
     #[test]
     fn lost_probes_double_the_epoch_up_to_the_cap_and_a_win_resets_it() {

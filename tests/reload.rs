@@ -678,6 +678,61 @@ fn a_reload_with_rps_balance_regroups_and_keeps_flow_order() {
     wire_order(&rig.tx, flows.len(), PER_FLOW_B);
 }
 
+/// A stop soon after a regrouping reload, under endless traffic. The
+/// reload pauses RX; the pause must not count as the stop's "RX stopped"
+/// acknowledgement, or the stop's phase 2 starts at once and a worker
+/// drains its backlog while the RX worker, mid-round, still feeds it:
+/// packets stranded, `run` exits 1 with an mbuf leak. The RX worker keeps
+/// three quarters of the flows at 200 000 cycles each, so it is nearly
+/// always mid-round; the other worker's backlog is nearly always empty.
+/// One cycle catches it only when the stop lands before the RX worker's
+/// last steer of its round, so three reload-then-stop cycles (without the
+/// fix the first cycle failed: 9 packets stranded in a drained backlog).
+#[test]
+fn a_stop_after_a_regrouping_reload_waits_for_rx_to_stop() {
+    let dir = TempDir::new("reload_then_stop");
+    let flows: Vec<Flow> = (0..64).map(|i| flow(i, true)).collect();
+    let in_path = dir.join("in.pcap");
+    common::pcapio::write_pcap(&in_path, &interleave(&flows, 4, 4));
+    let port = free_port();
+    let config = |map: &[u32]| {
+        let mut t = eal_two_cpus(1024);
+        t += &pcap_source(0, "src", &in_path, true);
+        t += &null_sink(1, "out");
+        t += &workers(&[1, 2], None);
+        t += &rps(map, 1000);
+        t += &l3_route("out", NEXT_HOP);
+        t += &bench(200_000);
+        t += &metrics(port);
+        t
+    };
+    let _g = dpdk_lock();
+    for cycle in 0..3 {
+        let mut n = Instance::start(&dir, &config(&[1, 1, 1, 2]), port, &[]);
+        n.wait_for("forwarding to start", |v| u(v, "/totals/tx_packets") > 100);
+        n.rewrite_config(&config(&[1, 1, 2, 1]));
+        n.signal("HUP");
+        let s = n.wait_for("the reload to be answered", |v| {
+            cfg(v, "reloads_applied") + cfg(v, "reloads_rejected") >= 1
+        });
+        assert_eq!(
+            cfg(&s, "reloads_applied"),
+            1,
+            "cycle {cycle}: {}",
+            pretty(&s)
+        );
+        let sent = wk(&s, 0, "rps_sent");
+        n.wait_for("the RX worker to steer again", |v| {
+            wk(v, 0, "rps_sent") > sent
+        });
+        n.signal("TERM");
+        let (out, stats) = n.finish(Duration::from_secs(60));
+        let v = exited_ok(&out, stats);
+        assert_accounted(&v);
+        assert_no_leak(&v);
+    }
+}
+
 /// A replay of `flows` from one pcap into a two-queue pcap output, for two
 /// workers (lcores 1 and 2, RX on 1) slowed to 40 000 cycles per packet so
 /// that a reload lands mid-replay.

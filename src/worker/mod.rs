@@ -476,8 +476,13 @@ pub fn run(setup: WorkerSetup) -> i32 {
             round_start = cycles::rdtsc();
         }
         let n_rx = io.rx.len();
-        let rx_on = !ctl.stop_rx.load(Ordering::Acquire) && !io.rx_paused;
-        if !rx_on && !ctl.rx_stopped.load(Ordering::Relaxed) {
+        let stopping_rx = ctl.stop_rx.load(Ordering::Acquire);
+        let rx_on = !stopping_rx && !io.rx_paused;
+        // Acknowledge a stop's phase 1 only, never a reload's pause: a
+        // paused worker polls RX again after the reload, so its pause says
+        // nothing about the stop (it did once, and a stop after a
+        // regrouping reload drained backlogs that were still being fed).
+        if stopping_rx && !ctl.rx_stopped.load(Ordering::Relaxed) {
             // Every enqueue this worker made happened before this store.
             ctl.rx_stopped.store(true, Ordering::Release);
         }

@@ -733,6 +733,70 @@ fn a_stop_after_a_regrouping_reload_waits_for_rx_to_stop() {
     }
 }
 
+/// `forward.tx_drain_us` is live. One worker under endless traffic (its
+/// rounds are never empty, so only a full buffer or the drain timer sends
+/// a partial one): flow 0 of 4096 has its own route to port `b`, so `b`'s
+/// TX buffer fills slowly. With a one-hour timer `b` sends only whole
+/// buffers (32 packets); once a reload sets 100 us, partial ones go out:
+/// what `b` sends after the reload stops being a multiple of 32.
+#[test]
+fn a_reload_applies_a_new_tx_drain_timer() {
+    let dir = TempDir::new("reload_tx_drain");
+    let flows: Vec<Flow> = (0..4096).map(|i| flow(i, true)).collect();
+    let in_path = dir.join("in.pcap");
+    common::pcapio::write_pcap(&in_path, &interleave(&flows, 1, 4));
+    let port = free_port();
+    let config = |tx_drain_us: u32| {
+        let mut t = eal_two_cpus(1024);
+        t += &pcap_source(0, "src", &in_path, true);
+        t += &null_sink(1, "a");
+        t += &null_sink(2, "b");
+        t += &workers(&[1], None);
+        t += &l3_route("a", NEXT_HOP).replace(
+            "mode = \"l3\"\n",
+            &format!("mode = \"l3\"\ntx_drain_us = {tx_drain_us}\n"),
+        );
+        t += &format!(
+            "\n[[forward.routes]]\nprefix = \"{}/32\"\nport = \"b\"\nnext_hop_mac = \"{NEXT_HOP}\"\n",
+            flows[0].dst
+        );
+        t += &metrics(port);
+        t
+    };
+    let b_tx = |v: &Value| u(v, "/ports/b/tx_packets");
+    let _g = dpdk_lock();
+    let mut n = Instance::start(&dir, &config(3_600_000_000), port, &[]);
+    let v = n.wait_for("port b to send two buffers", |v| b_tx(v) >= 64);
+    let mut seen = vec![b_tx(&v)];
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(20));
+        if let Some(v) = n.try_status() {
+            seen.push(b_tx(&v));
+        }
+    }
+    assert!(
+        seen.iter().all(|t| t % 32 == 0),
+        "with a one-hour drain timer port b sends whole buffers only: {seen:?}"
+    );
+    n.rewrite_config(&config(100));
+    n.signal("HUP");
+    let s = n.wait_for("the reload to be answered", |v| {
+        cfg(v, "reloads_applied") + cfg(v, "reloads_rejected") >= 1
+    });
+    assert_eq!(cfg(&s, "reloads_applied"), 1, "{}", pretty(&s));
+    // The switch itself flushes every TX buffer (a reload flushes before
+    // it applies): count from there.
+    let base = b_tx(&s);
+    n.wait_for("port b to send a partial buffer", |v| {
+        (b_tx(v) - base) % 32 != 0
+    });
+    n.signal("TERM");
+    let (out, stats) = n.finish(Duration::from_secs(60));
+    let v = exited_ok(&out, stats);
+    assert_accounted(&v);
+    assert_no_leak(&v);
+}
+
 /// A replay of `flows` from one pcap into a two-queue pcap output, for two
 /// workers (lcores 1 and 2, RX on 1) slowed to 40 000 cycles per packet so
 /// that a reload lands mid-replay.

@@ -291,7 +291,6 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
         *base = pool.in_use();
     }
 
-    let tx_drain_ticks = cycles::us_to_tsc(u64::from(cfg.forward.tx_drain_us));
     let start_gate = Arc::new(worker::StartGate::new(nworkers));
     let controls: Vec<Arc<WorkerControl>> = (0..nworkers)
         .map(|_| WorkerControl::new().map(Arc::new))
@@ -392,7 +391,7 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
             plan: shared.plan.clone(),
             budget: prm.budget,
             idle: prm.idle,
-            tx_drain_ticks,
+            tx_drain_ticks: prm.tx_drain_ticks,
             drain_ticks: cycles::us_to_tsc(cfg.workers.drain_timeout_ms.saturating_mul(1000)),
             per_packet_cycles: prm.per_packet_cycles,
             overload: prm.overload,

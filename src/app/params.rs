@@ -54,6 +54,8 @@ pub(super) struct Params {
     pub overload: Option<OverloadSetup>,
     pub free: FreeParams,
     pub per_packet_cycles: u64,
+    /// `forward.tx_drain_us` in TSC ticks.
+    pub tx_drain_ticks: u64,
 }
 
 /// Builds what all workers share: checks SCHED_FIFO permission, loads
@@ -124,6 +126,7 @@ pub(super) fn params(
             max_age_ticks: cycles::us_to_tsc(cfg.free.max_age_us),
         },
         per_packet_cycles: cfg.bench.per_packet_cycles,
+        tx_drain_ticks: cycles::us_to_tsc(u64::from(cfg.forward.tx_drain_us)),
     }
 }
 

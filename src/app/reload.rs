@@ -256,6 +256,7 @@ impl Reloader {
                 overload: prm.overload,
                 free: prm.free,
                 per_packet_cycles: prm.per_packet_cycles,
+                tx_drain_ticks: prm.tx_drain_ticks,
                 sched: shared.sched,
                 rx,
             };

@@ -228,6 +228,8 @@ pub struct Update {
     pub free: FreeParams,
     /// New synthetic cost.
     pub per_packet_cycles: u64,
+    /// New TX flush timer (`forward.tx_drain_us`), TSC ticks.
+    pub tx_drain_ticks: u64,
     /// Scheduling class to switch to, if it changes.
     pub sched: Option<os::SchedClass>,
     /// A new set of RX queues (only sent while RX is paused everywhere).
@@ -339,6 +341,8 @@ struct Io {
     counters: Arc<WorkerCounters>,
     control: Arc<WorkerControl>,
     per_packet_cycles: u64,
+    /// Partial TX buffers go out at least this often (TSC ticks).
+    tx_drain_ticks: u64,
     overload: Option<OverloadState>,
     adaptive: Option<Adaptive>,
     reclaim: Reclaim,
@@ -436,6 +440,7 @@ pub fn run(setup: WorkerSetup) -> i32 {
         counters: setup.counters,
         control: setup.control,
         per_packet_cycles: setup.per_packet_cycles,
+        tx_drain_ticks: setup.tx_drain_ticks,
         overload: setup
             .overload
             .map(|o| OverloadState::new(o, cycles::rdtsc())),
@@ -545,7 +550,7 @@ pub fn run(setup: WorkerSetup) -> i32 {
         // Like l3fwd's BURST_TX_DRAIN_US: partial TX buffers go out on a
         // timer; and at once when the round found nothing (no more packets
         // are coming to fill them, so waiting only adds latency).
-        if out.packets == 0 || t1.wrapping_sub(last_drain) >= setup.tx_drain_ticks {
+        if out.packets == 0 || t1.wrapping_sub(last_drain) >= io.tx_drain_ticks {
             io.flush_all();
             last_drain = t1;
         } else {
@@ -664,6 +669,7 @@ impl Io {
         self.budget = u.budget;
         self.idle = u.idle;
         self.per_packet_cycles = u.per_packet_cycles;
+        self.tx_drain_ticks = u.tx_drain_ticks;
         if let Some(rx) = u.rx {
             self.rx = rx;
         }

@@ -97,6 +97,10 @@ pub const DEFAULT_ENTER_AFTER_US: u64 = 1000;
 pub const DEFAULT_EXIT_AFTER_US: u64 = 10_000;
 /// `overload.demote.fifo_priority`: SCHED_FIFO priority while not overloaded.
 pub const DEFAULT_FIFO_PRIORITY: i32 = 10;
+/// `overload.pps_ceiling`: 0, no packet-rate signal.
+pub const DEFAULT_PPS_CEILING: u64 = 0;
+/// `overload.drop.pause_rx_us`: 0, RX is never paused on entering overload.
+pub const DEFAULT_PAUSE_RX_US: u64 = 0;
 /// `overload.filter.when`.
 pub const DEFAULT_FILTER_WHEN: FilterWhen = FilterWhen::Overload;
 /// `overload.filter.bpf_object`: none.
@@ -119,6 +123,10 @@ pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9469";
 
 /// `workers.drain_timeout_ms`: a few seconds, as systemd's stop timeout is tens.
 pub const DEFAULT_DRAIN_TIMEOUT_MS: u64 = 3000;
+/// `workers.fifo_priority`: 0, workers stay SCHED_OTHER.
+pub const DEFAULT_WORKERS_FIFO_PRIORITY: i32 = 0;
+/// `bench.per_packet_cycles`: 0, no synthetic cost.
+pub const DEFAULT_PER_PACKET_CYCLES: u64 = 0;
 
 /// `metrics.latency`: off. Stamping each packet at RX and reading the
 /// stamp at TX cost about 11 TSC cycles per packet on the l2 benchmark
@@ -270,7 +278,7 @@ impl Default for WorkersConfig {
         WorkersConfig {
             lcores: DEFAULT_WORKER_LCORES.to_vec(),
             rx: Vec::new(),
-            fifo_priority: 0,
+            fifo_priority: DEFAULT_WORKERS_FIFO_PRIORITY,
             drain_timeout_ms: DEFAULT_DRAIN_TIMEOUT_MS,
         }
     }
@@ -496,7 +504,7 @@ impl Default for OverloadConfig {
             low_watermark: DEFAULT_LOW_WATERMARK,
             enter_after_us: DEFAULT_ENTER_AFTER_US,
             exit_after_us: DEFAULT_EXIT_AFTER_US,
-            pps_ceiling: 0,
+            pps_ceiling: DEFAULT_PPS_CEILING,
             drop: DropPolicyConfig::default(),
             demote: DemoteConfig::default(),
             filter: FilterConfig::default(),
@@ -505,13 +513,21 @@ impl Default for OverloadConfig {
 }
 
 /// `[overload.drop]`: the `drop` policy's option.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DropPolicyConfig {
     /// On entering overload, also stop polling RX queues for this long
     /// (µs): "stop processing and risk loss" (the NIC drops, counted as
     /// rx_missed). 0 = keep polling RX once the backlog is drained.
     pub pause_rx_us: u64,
+}
+
+impl Default for DropPolicyConfig {
+    fn default() -> Self {
+        DropPolicyConfig {
+            pause_rx_us: DEFAULT_PAUSE_RX_US,
+        }
+    }
 }
 
 /// `overload.policy`.
@@ -755,12 +771,20 @@ impl FilterConfig {
 /// `[bench]`: benchmark-only knobs. They make napifwd slower on purpose so
 /// that benchmarks and flood tests can model a heavier pipeline on a small
 /// machine; leave them at their defaults in production.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BenchConfig {
     /// TSC cycles burned per forwarded packet on the worker that forwards
     /// it (after RPS steering), standing in for ACLs, NAT or crypto. 0 = off.
     pub per_packet_cycles: u64,
+}
+
+impl Default for BenchConfig {
+    fn default() -> Self {
+        BenchConfig {
+            per_packet_cycles: DEFAULT_PER_PACKET_CYCLES,
+        }
+    }
 }
 
 /// `[log]`.

@@ -91,7 +91,7 @@ RPS benchmark of napifwd (L3 forwarding, net_pcap infinite_rx source of
       synthetic per-packet cost of --costs cycles (targets: >= 1.7x at 300,
       >= 1.0x at 0; judged on the best of the four)
   (c) latency: local fast path on vs off, p50/p99/p99.9 from napifwd's
-      latency histogram (n/a until the stats JSON carries one)
+      latency histogram (metrics.latency, on in the benchmark config)
 Must run as root. Needs 2 CPUs, no NIC, no hugepages.
 
 Options:

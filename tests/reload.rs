@@ -501,6 +501,74 @@ fn a_regroup_that_times_out_draining_does_not_leave_rx_paused() {
     assert_accounted(&v);
 }
 
+/// A regroup whose hand-over of RX queues times out (a worker is made to
+/// answer TakeRx after 2.5 s, past the 2 s step timeout, through the
+/// test-only NAPIFWD_TEST_TAKE_RX_DELAY_MS): the reload is rejected, says
+/// why, and every RX queue ends up polled again. Twice: the RX worker
+/// (worker 0) late, so its queue comes back when its answer arrives; and
+/// only the other worker late, so the RX queue handed over in time goes
+/// back to worker 0 (before, RX stayed paused for good and the queues
+/// taken were dropped).
+#[test]
+fn a_regroup_whose_rx_hand_over_times_out_gives_the_queues_back() {
+    for (late, answered) in [("2500", 0), ("2500@1", 1)] {
+        regroup_with_late_rx_hand_over(late, answered);
+    }
+}
+
+fn regroup_with_late_rx_hand_over(delay: &str, answered: u32) {
+    let dir = TempDir::new("reload_take_rx_late");
+    let flows: Vec<Flow> = (0..256).map(|i| flow(i, true)).collect();
+    let in_path = dir.join("in.pcap");
+    common::pcapio::write_pcap(&in_path, &interleave(&flows, 1, 8));
+    let port = free_port();
+    let config = |map: &[u32]| {
+        let mut t = eal_two_cpus(1024);
+        t += &pcap_source(0, "src", &in_path, true);
+        t += &null_sink(1, "sink");
+        t += &workers(&[1, 2], None);
+        t += &rps(map, 1000);
+        t += &l3_route("sink", NEXT_HOP);
+        t += &bench(20_000);
+        t += &metrics(port);
+        t
+    };
+    let _g = dpdk_lock();
+    let mut n = Instance::start_env(
+        &dir,
+        &config(&[1, 2]),
+        port,
+        &[],
+        &[("NAPIFWD_TEST_TAKE_RX_DELAY_MS", delay)],
+    );
+    n.wait_for("forwarding to start", |v| u(v, "/totals/tx_packets") > 1000);
+    n.rewrite_config(&config(&[2, 1]));
+    n.signal("HUP");
+    let v = n.wait_for("the reload to be answered", |v| {
+        cfg(v, "reloads_applied") + cfg(v, "reloads_rejected") >= 1
+    });
+    assert_eq!(cfg(&v, "reloads_rejected"), 1, "{}", pretty(&v));
+    let rx = u(&v, "/totals/rx_packets");
+    n.wait_within(
+        Duration::from_secs(10),
+        &format!("RX to resume after the rejected reload (rx was {rx})"),
+        |v| u(v, "/totals/rx_packets") >= rx + 10_000,
+    );
+    n.signal("TERM");
+    let (out, stats) = n.finish(Duration::from_secs(60));
+    let v = exited_ok(&out, stats);
+    assert_accounted(&v);
+    assert_no_leak(&v);
+    assert!(
+        out.stderr.contains("rejected")
+            && out.stderr.contains(&format!(
+                "handing RX queues over: only {answered} of 2 workers answered"
+            )),
+        "the rejection must say why\n{}",
+        out.describe()
+    );
+}
+
 /// A reload that changes nothing but `napi.budget`, on the test suite's
 /// standard single-worker setup (common::eal_section(): 256 MB), must be
 /// applied: it needs no new tables (every reload built a second LPM4 +

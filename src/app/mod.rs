@@ -489,6 +489,7 @@ fn supervise(opts: &RunOptions, r: &mut Running) {
                 },
             }
         }
+        r.reloader.settle_late_replies();
         let now = Instant::now();
         if opts
             .duration

@@ -215,16 +215,27 @@ impl Reloader {
             }
             self.broadcast(|| Command::TakeRx);
             let mut taken = Vec::new();
-            self.await_n(
+            let took = self.await_n(
                 n,
                 |r| matches!(r, Reply::Rx(..)),
                 |r| {
-                    if let Reply::Rx(_, qs) = r {
-                        taken.extend(qs);
+                    if let Reply::Rx(w, qs) = r {
+                        taken.push((w, qs));
                     }
                 },
-            )?;
-            rx_pool = taken.into_iter().map(Some).collect();
+            );
+            if let Err(e) = took {
+                // Never leave RX paused or a queue unpolled: what was taken
+                // goes back to its worker (a late worker's queues come back
+                // the same way when its answer arrives: see await_n).
+                for (w, qs) in taken {
+                    self.send(w, Command::GiveRx(qs));
+                }
+                self.broadcast(|| Command::ResumeRx);
+                let _ = self.await_n(n, |r| matches!(r, Reply::RxResumed(_)), |_| {});
+                return Err(format!("handing RX queues over: {e}"));
+            }
+            rx_pool = taken.into_iter().flat_map(|(_, qs)| qs).map(Some).collect();
         }
         let port_index = |id: u16| self.fixed.ports.iter().position(|p| p.id() == id);
         for w in 0..n {
@@ -328,7 +339,7 @@ impl Reloader {
                     got += 1;
                     take(r);
                 }
-                Ok(_) => {}
+                Ok(r) => self.settle(r),
                 Err(_) => {
                     return Err(format!(
                         "only {got} of {n} workers answered within {STEP_TIMEOUT:?}"
@@ -337,6 +348,28 @@ impl Reloader {
             }
         }
         Ok(())
+    }
+
+    /// Deals with a reply that came after the step that asked for it
+    /// gave up. RX queues from a late [`Command::TakeRx`] go back to their
+    /// worker; anything else (a late pause, resume or applied update, whose
+    /// retired tables can go since that worker has switched) is dropped.
+    fn settle(&self, r: Reply) {
+        if let Reply::Rx(w, qs) = r {
+            if !qs.is_empty() {
+                self.send(w, Command::GiveRx(qs));
+            }
+        }
+    }
+
+    /// Settles every late reply waiting in the channel (called by the
+    /// control loop between reloads, so that queues a late worker handed
+    /// over after its reload gave up are polled again without waiting for
+    /// the next reload).
+    pub fn settle_late_replies(&self) {
+        while let Ok(r) = self.replies.try_recv() {
+            self.settle(r);
+        }
     }
 
     fn wait_backlogs_empty(&self) -> Result<(), String> {

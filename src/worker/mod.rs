@@ -255,6 +255,9 @@ pub enum Command {
     ResumeRx,
     /// Hand the RX queues back (only while paused).
     TakeRx,
+    /// Poll these RX queues too: what a [`Command::TakeRx`] took, given
+    /// back when the reload that took them gave up.
+    GiveRx(Vec<RxQueue>),
     /// Apply a live change.
     Apply(Box<Update>),
 }
@@ -389,6 +392,24 @@ impl StartGate {
 /// three lines each, about what a core keeps in flight (Zen: 22-24 L1
 /// misses; Intel: 10-16 fill buffers).
 const PREFETCH_AHEAD: usize = 4;
+
+/// Test-only fault injection: with `NAPIFWD_TEST_TAKE_RX_DELAY_MS=MS`
+/// every worker, with `MS@ID` only worker ID, sleeps MS milliseconds
+/// before answering [`Command::TakeRx`], so the tests can make a reload's
+/// hand-over of RX queues time out (a worker cannot be made that slow
+/// between two rounds otherwise). Read once.
+fn fault_take_rx_delay(id: usize) -> Option<Duration> {
+    static DELAY: std::sync::OnceLock<Option<(u64, Option<usize>)>> = std::sync::OnceLock::new();
+    let (ms, only) = (*DELAY.get_or_init(|| {
+        let v = std::env::var("NAPIFWD_TEST_TAKE_RX_DELAY_MS").ok()?;
+        match v.split_once('@') {
+            Some((ms, w)) => Some((ms.parse().ok()?, Some(w.parse().ok()?))),
+            None => Some((v.parse().ok()?, None)),
+        }
+    }))?;
+    only.is_none_or(|w| w == id)
+        .then(|| Duration::from_millis(ms))
+}
 
 /// Lcore exit status of a worker that could not switch to SCHED_FIFO.
 pub const EXIT_SCHED_FAILED: i32 = 3;
@@ -634,8 +655,15 @@ impl Io {
                 false
             }
             Command::TakeRx => {
+                if let Some(d) = fault_take_rx_delay(self.id) {
+                    std::thread::sleep(d);
+                }
                 let rx = std::mem::take(&mut self.rx);
                 let _ = replies.send(Reply::Rx(self.id, rx));
+                true
+            }
+            Command::GiveRx(rx) => {
+                self.rx.extend(rx);
                 true
             }
             Command::Apply(u) => {

@@ -216,10 +216,20 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    spawn_napifwd_env(args, cwd, &[])
+}
+
+/// Starts `napifwd ARGS...` in `cwd` with these environment variables set.
+pub fn spawn_napifwd_env<I, S>(args: I, cwd: &Path, env: &[(&str, &str)]) -> Running
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
     let bin = napifwd_bin();
     let mut child = Command::new(&bin)
         .args(&args)
+        .envs(env.iter().copied())
         .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

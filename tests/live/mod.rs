@@ -395,6 +395,17 @@ impl Instance {
     /// `napifwd run --config --stats-json` with `extra` arguments. The
     /// caller holds the DPDK lock.
     pub fn start(dir: &TempDir, config: &str, port: u16, extra: &[&str]) -> Instance {
+        Instance::start_env(dir, config, port, extra, &[])
+    }
+
+    /// [`start`](Self::start) with these environment variables set.
+    pub fn start_env(
+        dir: &TempDir,
+        config: &str,
+        port: u16,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Instance {
         let path = dir.join("napifwd.toml");
         std::fs::write(&path, config).expect("write config");
         let stats = dir.join("stats.json");
@@ -407,7 +418,7 @@ impl Instance {
         ];
         args.extend(extra.iter().map(Into::into));
         Instance {
-            proc: Some(common::spawn_napifwd(args, dir.path())),
+            proc: Some(common::spawn_napifwd_env(args, dir.path(), env)),
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             config: path,
             stats,

@@ -3,10 +3,10 @@
 //!
 //! The program gets one argument: a pointer to the packet's first byte
 //! (`RTE_BPF_ARG_PTR`), like DPDK's `examples/bpf/t1.c` and testpmd's
-//! `bpf-load` without the `M` flag. The verifier allows reads of up to
-//! [`BPF_ARG_SIZE`] bytes from it; napifwd only runs the program on mbufs
-//! whose buffer really has that many bytes after the packet start, so the
-//! program can never read outside the mbuf. Bytes past the packet's length
+//! `bpf-load` without the `M` flag. The verifier allows loads and stores
+//! of up to [`BPF_ARG_SIZE`] bytes from it; napifwd only runs the program
+//! on mbufs whose own, unshared buffer really has that many bytes after
+//! the packet start, so the program can never reach outside the mbuf. Bytes past the packet's length
 //! are whatever the buffer held: programs must check the headers they read
 //! (as XDP programs check against `data_end`).
 
@@ -69,20 +69,29 @@ impl BpfProgram {
         self.jit.is_some()
     }
 
-    /// Runs the program on a packet: `true` = pass. Packets whose buffer
-    /// has fewer than [`BPF_ARG_SIZE`] bytes from the packet start (an
-    /// mbuf with a large headroom, or a foreign pool) are passed without
-    /// running the program, since it could read past the buffer.
+    /// Runs the program on a packet: `true` = pass. DPDK's verifier lets
+    /// a program store into its argument as well as load from it, so the
+    /// packet is borrowed mutably. Packets whose buffer has fewer than
+    /// [`BPF_ARG_SIZE`] bytes from the packet start (an mbuf with a large
+    /// headroom, or a foreign pool), and packets whose buffer may be
+    /// shared with another mbuf, are passed without running the program:
+    /// it could reach past the buffer, or write bytes another mbuf reads.
+    /// (RX hands out neither kind with napifwd's own pools.)
     #[inline]
-    pub fn pass(&self, m: &Mbuf) -> bool {
+    pub fn pass(&self, m: &mut Mbuf) -> bool {
         if m.room_from_data() < BPF_ARG_SIZE {
             return true;
         }
-        let pkt = m.data().as_ptr().cast_mut().cast::<std::ffi::c_void>();
+        let Some(pkt) = m.data_ptr_exclusive() else {
+            return true;
+        };
+        let pkt = pkt.cast::<std::ffi::c_void>();
         let ret = match self.jit {
             // SAFETY: the verifier accepted the program for an argument of
-            // BPF_ARG_SIZE readable bytes, and `pkt` has that many (checked
-            // above); the program only reads through the pointer.
+            // BPF_ARG_SIZE bytes, which it may read and write; `pkt` has
+            // that many bytes of this mbuf's own buffer after it (room
+            // checked above, not shared: data_ptr_exclusive), and `m` is
+            // borrowed mutably, so no Rust reference to them is alive.
             Some(f) => unsafe { f(pkt) },
             // SAFETY: as above, through the interpreter.
             None => unsafe { dpdk_sys::rte_bpf_exec(self.bpf.as_ptr(), pkt) },

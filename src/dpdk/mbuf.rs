@@ -202,6 +202,24 @@ impl Mbuf {
         true
     }
 
+    /// A pointer to the packet's first byte for code that may write
+    /// anywhere from there to the buffer's end (a BPF program), or `None`
+    /// when the buffer may be shared (as for [`data_mut`](Self::data_mut)).
+    /// `&mut self` keeps every other borrow of the bytes away while the
+    /// pointer is used.
+    #[inline(always)]
+    pub(crate) fn data_ptr_exclusive(&mut self) -> Option<*mut u8> {
+        let m = self.raw();
+        if m.refcnt != 1 || m.ol_flags & SHARED_DATA_FLAGS != 0 {
+            return None;
+        }
+        Some(
+            m.buf_addr
+                .cast::<u8>()
+                .wrapping_add(usize::from(m.data_off)),
+        )
+    }
+
     /// Bytes of buffer from the packet's first byte to the buffer's end.
     #[inline(always)]
     pub fn room_from_data(&self) -> usize {

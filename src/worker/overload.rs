@@ -39,7 +39,7 @@ pub enum PacketFilter {
 
 impl PacketFilter {
     #[inline]
-    fn judge(&mut self, m: &Mbuf, now: u64) -> Verdict {
+    fn judge(&mut self, m: &mut Mbuf, now: u64) -> Verdict {
         match self {
             PacketFilter::Rules(r) => r.judge(m.data(), now),
             PacketFilter::Bpf(p) => {
@@ -234,8 +234,8 @@ impl Io {
         // Read only when the filter runs: a TSC read costs tens of cycles
         // on a VM, and this is once per RX burst.
         let now = cycles::rdtsc();
-        burst.retain_owned(|m| {
-            if ov.judge(&m, now) {
+        burst.retain_owned(|mut m| {
+            if ov.judge(&mut m, now) {
                 Some(m)
             } else {
                 super::forward::count_drop(counters, drops, m, DropReason::Filter);
@@ -277,7 +277,7 @@ impl OverloadState {
 
     /// Judges one packet: `true` = keep.
     #[inline(always)]
-    pub(super) fn judge(&mut self, m: &Mbuf, now: u64) -> bool {
+    pub(super) fn judge(&mut self, m: &mut Mbuf, now: u64) -> bool {
         match self.setup.filter.as_mut() {
             Some(f) => f.judge(m, now) == Verdict::Pass,
             None => true,

@@ -144,7 +144,7 @@ impl Io {
             }
             // This worker's own packets stay in `burst` (in order), the
             // others go to their targets' stages or are dropped.
-            burst.retain_owned(|m| {
+            burst.retain_owned(|mut m| {
                 let hash = if single {
                     0
                 } else {
@@ -156,7 +156,7 @@ impl Io {
                     // XDP-like: judged at RX, before the packet costs anyone a
                     // backlog slot.
                     let hot = filter_hot.get(t).copied().unwrap_or(false);
-                    if (hot || ov.filter_applies(peer)) && !ov.judge(&m, now) {
+                    if (hot || ov.filter_applies(peer)) && !ov.judge(&mut m, now) {
                         forward::count_drop(counters, drops, m, DropReason::Filter);
                         if let Some(n) = refused.get_mut(t) {
                             *n += 1;

@@ -324,6 +324,13 @@ impl Napifwd {
         let stats = Stats::read(&self.stats).unwrap_or_else(|e| panic!("{e}"));
         stats.assert_balanced();
         stats.assert_no_mbuf_leak();
+        // metrics.latency is on: every packet sent was timed, once.
+        assert_eq!(
+            stats.u64_at("/workers/0/latency/count"),
+            stats.u64_at("/workers/0/tx_packets"),
+            "latency observations vs packets sent\n{}",
+            stats.pretty()
+        );
         stats
     }
 }

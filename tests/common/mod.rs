@@ -551,7 +551,7 @@ impl Stats {
         Ok(Stats { json })
     }
 
-    fn pretty(&self) -> String {
+    pub fn pretty(&self) -> String {
         serde_json::to_string_pretty(&self.json).unwrap_or_default()
     }
 

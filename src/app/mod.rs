@@ -591,6 +591,14 @@ fn check_accounting(r: &Report) -> Result<(), RunError> {
             t.rx_packets, t.tx_packets, t.dropped_packets, t.in_flight
         )));
     }
+    // After the drain nothing may be left in a backlog or a TX buffer: a
+    // packet there was accepted and never sent nor counted as dropped.
+    if t.in_flight != 0 {
+        return Err(RunError::Accounting(format!(
+            "{} packets still in flight after the drain (left in a backlog or a TX buffer)",
+            t.in_flight
+        )));
+    }
     if r.mempools.in_use_at_exit != r.mempools.baseline {
         return Err(RunError::Accounting(format!(
             "mbuf leak: {} mbufs in use at exit, baseline {} (per pool: {:?})",
@@ -603,6 +611,41 @@ fn check_accounting(r: &Report) -> Result<(), RunError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The exit checks, in order: balance, nothing in flight, no mbuf
+    /// leaked.
+    #[test]
+    fn accounting_at_exit_requires_balance_nothing_in_flight_and_no_leak() {
+        let mut r = Report::default();
+        r.totals.rx_packets = 100;
+        r.totals.tx_packets = 90;
+        r.totals.dropped_packets = 10;
+        assert!(check_accounting(&r).is_ok());
+
+        r.totals.tx_packets = 89;
+        let e = check_accounting(&r).unwrap_err().to_string();
+        assert!(
+            e.contains("rx 100 != tx 89 + dropped 10 + in_flight 0"),
+            "{e}"
+        );
+
+        r.totals.in_flight = 1;
+        let e = check_accounting(&r).unwrap_err().to_string();
+        assert!(
+            e.contains("1 packets still in flight after the drain"),
+            "{e}"
+        );
+
+        r.totals.tx_packets = 90;
+        r.totals.in_flight = 0;
+        r.mempools.baseline = 256;
+        r.mempools.in_use_at_exit = 265;
+        let e = check_accounting(&r).unwrap_err().to_string();
+        assert!(
+            e.contains("mbuf leak: 265 mbufs in use at exit, baseline 256"),
+            "{e}"
+        );
+    }
 
     fn port(name: &str, rxq: u16) -> config::PortConfig {
         config::PortConfig {

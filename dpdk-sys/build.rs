@@ -70,7 +70,9 @@ fn main() {
         .allowlist_function("rte_bpf_(load|elf_load|destroy|exec|exec_burst|get_jit)")
         .allowlist_function("rte_(lcore|socket)_.*")
         .allowlist_function("rte_get_(tsc_hz|main_lcore|next_lcore)")
-        .allowlist_function("rte_(strerror|version|log_set_global_level|dev_.*)")
+        .allowlist_function(
+            "rte_(strerror|version|log_set_global_level|log_set_level_pattern|dev_.*)",
+        )
         .allowlist_function("rte_(zmalloc_socket|malloc|free)")
         .allowlist_type("rte_mbuf")
         .allowlist_type("rte_mempool_cache")

@@ -13,6 +13,7 @@ pub mod dpdk;
 pub mod drop_reason;
 pub mod fwd;
 pub mod latency;
+pub mod log;
 pub mod metrics;
 pub mod napi;
 pub mod overload;

@@ -865,6 +865,60 @@ fn a_reload_applies_a_new_tx_drain_timer() {
     assert_no_leak(&v);
 }
 
+/// `log.level` filters napifwd's own stderr lines and is live: started at
+/// `warn` (no start-up line), reloaded to `info` (that reload's line shows),
+/// then to `error` (neither that reload's line nor the stop's shows).
+#[test]
+fn log_level_filters_napifwd_lines_and_is_live() {
+    let dir = TempDir::new("reload_log_level");
+    let flows: Vec<Flow> = (0..64).map(|i| flow(i, true)).collect();
+    let in_path = dir.join("in.pcap");
+    common::pcapio::write_pcap(&in_path, &interleave(&flows, 1, 4));
+    let port = free_port();
+    let config = |level: &str| {
+        let mut t = eal_two_cpus(1024);
+        t += &pcap_source(0, "src", &in_path, true);
+        t += &null_sink(1, "out");
+        t += &workers(&[1], None);
+        t += &l3_route("out", NEXT_HOP);
+        t += &metrics(port);
+        t += &format!("\n[log]\nlevel = \"{level}\"\n");
+        t
+    };
+    let _g = dpdk_lock();
+    let mut n = Instance::start(&dir, &config("warn"), port, &[]);
+    n.wait_for("forwarding to start", |v| u(v, "/totals/tx_packets") > 100);
+    for (k, level) in ["info", "error"].iter().enumerate() {
+        n.rewrite_config(&config(level));
+        n.signal("HUP");
+        let v = n.wait_for(&format!("reload to {level} to be answered"), |v| {
+            cfg(v, "reloads_applied") + cfg(v, "reloads_rejected") > k as u64
+        });
+        assert_eq!(cfg(&v, "reloads_applied"), k as u64 + 1, "{}", pretty(&v));
+    }
+    n.signal("TERM");
+    let (out, stats) = n.finish(Duration::from_secs(60));
+    let v = exited_ok(&out, stats);
+    assert_accounted(&v);
+    let err = &out.stderr;
+    assert!(
+        !err.contains("worker(s) on lcore(s)"),
+        "info line at warn\n{err}"
+    );
+    assert!(!err.contains("metrics on http"), "info line at warn\n{err}");
+    assert_eq!(
+        err.matches("reloaded in").count(),
+        1,
+        "only the reload to info says so\n{err}"
+    );
+    assert!(!err.contains("stopping"), "info line at error\n{err}");
+    assert!(
+        out.stdout.contains("napifwd: final:"),
+        "results always print\n{}",
+        out.stdout
+    );
+}
+
 /// A replay of `flows` from one pcap into a two-queue pcap output, for two
 /// workers (lcores 1 and 2, RX on 1) slowed to 40 000 cycles per packet so
 /// that a reload lands mid-replay.

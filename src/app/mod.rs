@@ -165,8 +165,9 @@ pub fn check_runtime(cfg: &Config) -> Result<(), RunError> {
 /// Runs the appliance until a signal, `--duration` or `--until-idle` stops
 /// it. Returns the final report.
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report, RunError> {
+    crate::log::set_level(cfg.log.level);
     if let Err(e) = os::block_signals() {
-        eprintln!(
+        crate::log_warn!(
             "napifwd: warning: cannot block signals ({e}); Ctrl-C will kill without a report"
         );
     }
@@ -184,7 +185,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report, RunError> {
         source,
     })?;
     let mut running = start(cfg)?;
-    eprintln!(
+    crate::log_info!(
         "napifwd: {} worker(s) on lcore(s) {:?}, {} port(s), mode {:?}; Ctrl-C to stop",
         cfg.workers.lcores.len(),
         cfg.workers.lcores,
@@ -343,7 +344,7 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
     };
     let shared = params::shared(cfg, &fixed, None)?;
     if shared.sched.is_some() && cfg.eal.lcores.contains('@') {
-        eprintln!(
+        crate::log_warn!(
             "napifwd: warning: SCHED_FIFO workers with an lcore map ({:?}): a FIFO worker that \
              shares a CPU with the main lcore or another worker leaves it only the kernel's RT \
              throttling slack (5 %); give each FIFO worker a CPU of its own",
@@ -480,12 +481,12 @@ fn supervise(opts: &RunOptions, r: &mut Running) {
         if let Some(sig) = os::wait_signal(tick) {
             match sig {
                 os::Signal::Interrupt | os::Signal::Terminate => {
-                    eprintln!("napifwd: {sig:?}: stopping");
+                    crate::log_info!("napifwd: {sig:?}: stopping");
                     return;
                 }
                 os::Signal::Hangup => match &opts.config_path {
                     Some(path) => r.reloader.reload(path, &obs),
-                    None => eprintln!("napifwd: SIGHUP: no config file to re-read"),
+                    None => crate::log_warn!("napifwd: SIGHUP: no config file to re-read"),
                 },
             }
         }
@@ -553,7 +554,7 @@ fn stop(r: Running) -> Result<Report, RunError> {
         let lc = l.lcore();
         let rc = l.wait();
         if rc != 0 {
-            eprintln!("napifwd: worker on lcore {lc} exited with {rc}");
+            crate::log_error!("napifwd: worker on lcore {lc} exited with {rc}");
         }
     }
     r.observer.report().map_err(RunError::from)

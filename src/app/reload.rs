@@ -133,7 +133,7 @@ impl Reloader {
                     .map(|d| d.as_secs())
                     .unwrap_or(0);
                 obs.reloads.last_applied_unix.store(now, Ordering::Relaxed);
-                eprintln!(
+                crate::log_info!(
                     "napifwd: SIGHUP: {} reloaded in {:.1} ms{summary}",
                     path.display(),
                     t0.elapsed().as_secs_f64() * 1e3
@@ -142,7 +142,7 @@ impl Reloader {
             Err(why) => {
                 obs.reloads.last_ok.store(false, Ordering::Relaxed);
                 obs.reloads.rejected.fetch_add(1, Ordering::Relaxed);
-                eprintln!(
+                crate::log_warn!(
                     "napifwd: SIGHUP: {} rejected, the running config stays: {why}",
                     path.display()
                 );
@@ -299,6 +299,10 @@ impl Reloader {
         } else {
             String::new()
         };
+        if new.log != self.cfg.log {
+            crate::log::set_level(new.log.level);
+            crate::dpdk::set_log_level(config::dpdk_log_level(new.log.level));
+        }
         self.cfg = new;
         self.plan = shared.plan.clone();
         self.assignment = assignment;

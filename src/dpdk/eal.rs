@@ -84,3 +84,28 @@ pub fn dpdk_version() -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+/// Sets every DPDK log type's level, and the global one, to `name`
+/// (`--log-level=*:NAME` after start: a reload of `log.level`).
+/// Unknown names are ignored (the names come from
+/// [`dpdk_log_level`](crate::config::dpdk_log_level)).
+pub fn set_log_level(name: &str) {
+    let level = match name {
+        "emerg" => dpdk_sys::RTE_LOG_EMERG,
+        "alert" => dpdk_sys::RTE_LOG_ALERT,
+        "crit" => dpdk_sys::RTE_LOG_CRIT,
+        "error" => dpdk_sys::RTE_LOG_ERR,
+        "warning" => dpdk_sys::RTE_LOG_WARNING,
+        "notice" => dpdk_sys::RTE_LOG_NOTICE,
+        "info" => dpdk_sys::RTE_LOG_INFO,
+        "debug" => dpdk_sys::RTE_LOG_DEBUG,
+        _ => return,
+    };
+    // SAFETY: librte_log needs no EAL (log types register in
+    // constructors, before main); the pattern is a NUL-terminated
+    // literal that DPDK copies.
+    unsafe {
+        dpdk_sys::rte_log_set_level_pattern(c"*".as_ptr(), level);
+        dpdk_sys::rte_log_set_global_level(level);
+    }
+}

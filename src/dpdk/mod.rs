@@ -32,7 +32,7 @@ mod ring;
 
 pub use bpf::{BpfProgram, BPF_ARG_SIZE};
 pub use dynfield::RxTscField;
-pub use eal::{dpdk_version, Eal};
+pub use eal::{dpdk_version, set_log_level, Eal};
 pub use error::DpdkError;
 pub use ethdev::{EthStats, Port, PortSetup, RxQueue, TxQueue};
 pub use lpm::{lpm4_hit, Lpm4, Lpm6, LPM_LOOKUP_SUCCESS};

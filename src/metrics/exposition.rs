@@ -380,7 +380,7 @@ impl<S: ReportSource> Collector for ReportCollector<S> {
             Err(e) => {
                 // Export what does not need the report, so a scrape still
                 // says which build is up; the log says why the rest is missing.
-                eprintln!("napifwd: metrics: cannot read counters: {e}");
+                crate::log_warn!("napifwd: metrics: cannot read counters: {e}");
                 families(&Report::default(), &self.ctx)
                     .into_iter()
                     .filter(|f| f.get_name() == names::BUILD_INFO.name)

@@ -156,7 +156,7 @@ impl HttpServer {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.acceptor.take() {
             if t.join().is_err() {
-                eprintln!("napifwd: metrics: server thread panicked");
+                crate::log_error!("napifwd: metrics: server thread panicked");
             }
         }
     }
@@ -186,14 +186,16 @@ fn accept_loop<H: Handler>(listener: &TcpListener, handler: Arc<H>, stop: &Arc<A
                     .spawn(move || serve_connection(stream, &*h, &flag))
                 {
                     Ok(t) => conns.push(t),
-                    Err(e) => eprintln!("napifwd: metrics: cannot start a connection thread: {e}"),
+                    Err(e) => {
+                        crate::log_warn!("napifwd: metrics: cannot start a connection thread: {e}")
+                    }
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(POLL_INTERVAL),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
-                eprintln!("napifwd: metrics: accept failed: {e}");
+                crate::log_warn!("napifwd: metrics: accept failed: {e}");
                 std::thread::sleep(POLL_INTERVAL * 5);
             }
         }

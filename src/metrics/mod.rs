@@ -104,14 +104,14 @@ impl MetricsListener {
     pub fn serve_or_warn<S: ReportSource>(self, source: Arc<S>) -> Option<MetricsServer> {
         match self.serve(source, Context::current()) {
             Ok(m) => {
-                eprintln!(
+                crate::log_info!(
                     "napifwd: metrics on http://{}/metrics and /status",
                     m.local_addr()
                 );
                 Some(m)
             }
             Err(e) => {
-                eprintln!("napifwd: warning: {e}; running without metrics");
+                crate::log_warn!("napifwd: warning: {e}; running without metrics");
                 None
             }
         }

@@ -82,9 +82,10 @@ impl RoundRobin {
         let first = self.next % n;
         for step in 0..n {
             let i = (first + step) % n;
-            let weight = match sources[i] {
-                SourceKind::RxQueue => b.weight,
-                SourceKind::Backlog => b.backlog_weight,
+            let weight = match sources.get(i) {
+                Some(SourceKind::RxQueue) => b.weight,
+                Some(SourceKind::Backlog) => b.backlog_weight,
+                None => 0,
             };
             let quota = weight.min(left);
             let got = poll(i, quota).min(quota);

@@ -40,9 +40,9 @@ impl RpsMap {
     #[inline(always)]
     pub fn target(&self, hash: u32) -> usize {
         let i = reciprocal_scale(hash, self.workers.len() as u32) as usize;
-        // i < len by construction of reciprocal_scale; `get` keeps the hot
-        // path panic-free regardless.
-        self.workers.get(i).copied().unwrap_or(self.workers[0])
+        // i < len by construction of reciprocal_scale, and the map is never
+        // empty; `get` keeps the hot path panic-free regardless.
+        self.workers.get(i).copied().unwrap_or_default()
     }
 
     /// The workers in the map.

@@ -103,8 +103,11 @@ impl Reclaim {
             FreeMode::Owner => {
                 for m in drops.drain() {
                     match self.owner(&m) {
-                        Some(o) if o != self.id => {
-                            if let Err(m) = self.stage[o].push(m) {
+                        Some(o) if o != self.id && o < self.stage.len() => {
+                            let Some(stage) = self.stage.get_mut(o) else {
+                                continue; // unreachable: o < len
+                            };
+                            if let Err(m) = stage.push(m) {
                                 drop(m);
                             }
                         }

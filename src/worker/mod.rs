@@ -817,7 +817,7 @@ impl Io {
 
     fn flush_all(&mut self) {
         for p in 0..self.txbufs.len() {
-            if !self.txbufs[p].is_empty() {
+            if self.txbufs.get(p).is_some_and(|b| !b.is_empty()) {
                 forward::flush(
                     &mut self.tx,
                     &mut self.txbufs,

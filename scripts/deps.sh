@@ -9,7 +9,7 @@ set -euo pipefail
 BUILD_PKGS=(libdpdk-dev dpdk pkg-config libclang-dev clang gcc make python3 ca-certificates curl)
 # Extra packages the test suite and benchmarks use.
 # prometheus ships both `prometheus` and `promtool` (tests/metrics.rs).
-TEST_PKGS=(dpdk-dev dpdk-doc iproute2 iputils-ping iperf3 procps prometheus)
+TEST_PKGS=(dpdk-dev dpdk-doc iproute2 iputils-ping iperf3 ethtool procps prometheus)
 
 need_root() {
     if [ "$(id -u)" -ne 0 ]; then

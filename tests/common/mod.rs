@@ -225,9 +225,29 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    spawn_napifwd_with(Command::new(napifwd_bin()), args, cwd, env)
+}
+
+/// Starts `napifwd ARGS...` in network namespace `ns` (`ip netns exec`,
+/// which execs napifwd: the pid is napifwd's, signals reach it).
+pub fn spawn_napifwd_in_netns<I, S>(ns: &str, args: I, cwd: &Path) -> Running
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", ns]).arg(napifwd_bin());
+    spawn_napifwd_with(c, args, cwd, &[])
+}
+
+fn spawn_napifwd_with<I, S>(mut cmd: Command, args: I, cwd: &Path, env: &[(&str, &str)]) -> Running
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
     let bin = napifwd_bin();
-    let mut child = Command::new(&bin)
+    let mut child = cmd
         .args(&args)
         .envs(env.iter().copied())
         .current_dir(cwd)

@@ -18,6 +18,8 @@
 
 mod eal;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 mod serde_impls;
 mod spans;
 mod types;

@@ -153,7 +153,7 @@ metrics! {
 
     // process
     PACKETS_IN_FLIGHT = Gauge "napifwd_packets_in_flight" []
-        "Packets held inside napifwd (TX buffers, backlogs) when scraped: received = transmitted + dropped + in flight, exactly at exit, within a burst or two per worker while forwarding (workers are not stopped to be read).";
+        "Packets held inside napifwd (TX buffers, backlogs) when scraped: received = transmitted + dropped + in flight, exactly at exit, within one NAPI round (napi.budget packets) per worker while forwarding (workers are not stopped to be read).";
     UPTIME_SECONDS = Gauge "napifwd_uptime_seconds" []
         "Seconds since the workers started.";
     BUILD_INFO = Gauge "napifwd_build_info" ["version", "dpdk_version", "commit"]

@@ -202,6 +202,17 @@ pub struct Running {
     err: Option<std::thread::JoinHandle<String>>,
 }
 
+/// A test that fails before waiting for its napifwd must not leave it
+/// running (polling at 100 % of a CPU for every later test).
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         let mut s = Vec::new();

@@ -75,11 +75,23 @@ mod tests {
         ]
     }
 
+    /// Every seed is a valid config (so mutations start from accepted
+    /// files), except that the BPF one names an object built from
+    /// conf/overload-filter-bpf.c, which a clean checkout does not have.
     #[test]
     fn the_bundled_configs_pass_the_fuzz_checks() {
         for seed in SEEDS {
             config_loader(seed.as_bytes());
-            assert!(parse(seed, "seed.toml").is_ok(), "{seed}");
+            match parse(seed, "seed.toml") {
+                Ok(_) => {}
+                Err(e) if seed.contains("bpf_object") => {
+                    assert!(
+                        e.errors.iter().all(|e| e.path.ends_with("bpf_object")),
+                        "{e}"
+                    );
+                }
+                Err(e) => panic!("{e}\n{seed}"),
+            }
         }
     }
 

@@ -6,9 +6,10 @@
 //! `bpf-load` without the `M` flag. The verifier allows loads and stores
 //! of up to [`BPF_ARG_SIZE`] bytes from it; napifwd only runs the program
 //! on mbufs whose own, unshared buffer really has that many bytes after
-//! the packet start, so the program can never reach outside the mbuf. Bytes past the packet's length
-//! are whatever the buffer held: programs must check the headers they read
-//! (as XDP programs check against `data_end`).
+//! the packet start, so the program can never reach outside the mbuf.
+//! Bytes past the packet's length are whatever the buffer held: programs
+//! must check the headers they read (as XDP programs check against
+//! `data_end`).
 
 use std::ffi::CString;
 use std::path::Path;

@@ -508,10 +508,10 @@ fn flood_drop_bounds_the_latency_of_accepted_packets() {
     // longer file would flood B as well). That one burst is all a run
     // measures, and some runs measured 1.6-5 ms instead of 70-200 us
     // (1 of 4 runs at 8701ecb, 4 of 6 at 94a32e5), with B busy for only
-    // 50-120 us of it. Likely cause (not proven): the burst arrives at start-up, when the control
-    // plane is at work on CPU 0, which A shares with it (this config's
-    // lcore map), so A can be preempted for a time slice between stamping
-    // the burst at RX and enqueuing it. The best of up to three runs
+    // 50-120 us of it. Likely cause (not proven): the burst arrives at
+    // start-up, when the control plane is at work on CPU 0, which A
+    // shares with it (this config's lcore map), so A can be preempted for
+    // a time slice between stamping the burst at RX and enqueuing it. The best of up to three runs
     // counts, and they run before the floods; when all three were
     // preempted the comparison with the unloaded run is skipped (said on
     // stderr) and only the flood-against-flood check stands.

@@ -14,23 +14,16 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::rig;
 use common::*;
 use serde_json::Value;
 
 /// Runs `cmd`, requires success, returns stdout.
 fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}): {}{}\n(kernel-peer tests need root, iproute2, ethtool, ping, iperf3)",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    rig::run_checked(
+        cmd,
+        "kernel-peer tests need root, iproute2, ethtool, ping, iperf3",
+    )
 }
 
 fn ip(args: &[&str]) -> String {

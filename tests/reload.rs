@@ -518,9 +518,7 @@ fn a_regroup_whose_rx_hand_over_times_out_gives_the_queues_back() {
 
 fn regroup_with_late_rx_hand_over(delay: &str, answered: u32) {
     let dir = TempDir::new("reload_take_rx_late");
-    let flows: Vec<Flow> = (0..256).map(|i| flow(i, true)).collect();
-    let in_path = dir.join("in.pcap");
-    common::pcapio::write_pcap(&in_path, &interleave(&flows, 1, 8));
+    let (_, in_path) = flows_pcap(&dir, 256, 1, 8);
     let port = free_port();
     let config = |map: &[u32]| {
         let mut t = eal_two_cpus(1024);
@@ -542,11 +540,7 @@ fn regroup_with_late_rx_hand_over(delay: &str, answered: u32) {
         &[("NAPIFWD_TEST_TAKE_RX_DELAY_MS", delay)],
     );
     n.wait_for("forwarding to start", |v| u(v, "/totals/tx_packets") > 1000);
-    n.rewrite_config(&config(&[2, 1]));
-    n.signal("HUP");
-    let v = n.wait_for("the reload to be answered", |v| {
-        cfg(v, "reloads_applied") + cfg(v, "reloads_rejected") >= 1
-    });
+    let v = n.reload(&config(&[2, 1]));
     assert_eq!(cfg(&v, "reloads_rejected"), 1, "{}", pretty(&v));
     let rx = u(&v, "/totals/rx_packets");
     n.wait_within(
@@ -554,10 +548,7 @@ fn regroup_with_late_rx_hand_over(delay: &str, answered: u32) {
         &format!("RX to resume after the rejected reload (rx was {rx})"),
         |v| u(v, "/totals/rx_packets") >= rx + 10_000,
     );
-    n.signal("TERM");
-    let (out, stats) = n.finish(Duration::from_secs(60));
-    let v = exited_ok(&out, stats);
-    assert_accounted(&v);
+    let (out, v) = n.stop();
     assert_no_leak(&v);
     assert!(
         out.stderr.contains("rejected")
@@ -759,9 +750,7 @@ fn a_reload_with_rps_balance_regroups_and_keeps_flow_order() {
 #[test]
 fn a_stop_after_a_regrouping_reload_waits_for_rx_to_stop() {
     let dir = TempDir::new("reload_then_stop");
-    let flows: Vec<Flow> = (0..64).map(|i| flow(i, true)).collect();
-    let in_path = dir.join("in.pcap");
-    common::pcapio::write_pcap(&in_path, &interleave(&flows, 4, 4));
+    let (_, in_path) = flows_pcap(&dir, 64, 4, 4);
     let port = free_port();
     let config = |map: &[u32]| {
         let mut t = eal_two_cpus(1024);
@@ -778,11 +767,7 @@ fn a_stop_after_a_regrouping_reload_waits_for_rx_to_stop() {
     for cycle in 0..3 {
         let mut n = Instance::start(&dir, &config(&[1, 1, 1, 2]), port, &[]);
         n.wait_for("forwarding to start", |v| u(v, "/totals/tx_packets") > 100);
-        n.rewrite_config(&config(&[1, 1, 2, 1]));
-        n.signal("HUP");
-        let s = n.wait_for("the reload to be answered", |v| {
-            cfg(v, "reloads_applied") + cfg(v, "reloads_rejected") >= 1
-        });
+        let s = n.reload(&config(&[1, 1, 2, 1]));
         assert_eq!(
             cfg(&s, "reloads_applied"),
             1,
@@ -793,10 +778,7 @@ fn a_stop_after_a_regrouping_reload_waits_for_rx_to_stop() {
         n.wait_for("the RX worker to steer again", |v| {
             wk(v, 0, "rps_sent") > sent
         });
-        n.signal("TERM");
-        let (out, stats) = n.finish(Duration::from_secs(60));
-        let v = exited_ok(&out, stats);
-        assert_accounted(&v);
+        let (_, v) = n.stop();
         assert_no_leak(&v);
     }
 }
@@ -810,9 +792,7 @@ fn a_stop_after_a_regrouping_reload_waits_for_rx_to_stop() {
 #[test]
 fn a_reload_applies_a_new_tx_drain_timer() {
     let dir = TempDir::new("reload_tx_drain");
-    let flows: Vec<Flow> = (0..4096).map(|i| flow(i, true)).collect();
-    let in_path = dir.join("in.pcap");
-    common::pcapio::write_pcap(&in_path, &interleave(&flows, 1, 4));
+    let (flows, in_path) = flows_pcap(&dir, 4096, 1, 4);
     let port = free_port();
     let config = |tx_drain_us: u32| {
         let mut t = eal_two_cpus(1024);
@@ -846,11 +826,7 @@ fn a_reload_applies_a_new_tx_drain_timer() {
         seen.iter().all(|t| t % 32 == 0),
         "with a one-hour drain timer port b sends whole buffers only: {seen:?}"
     );
-    n.rewrite_config(&config(100));
-    n.signal("HUP");
-    let s = n.wait_for("the reload to be answered", |v| {
-        cfg(v, "reloads_applied") + cfg(v, "reloads_rejected") >= 1
-    });
+    let s = n.reload(&config(100));
     assert_eq!(cfg(&s, "reloads_applied"), 1, "{}", pretty(&s));
     // The switch itself flushes every TX buffer (a reload flushes before
     // it applies): count from there.
@@ -858,10 +834,7 @@ fn a_reload_applies_a_new_tx_drain_timer() {
     n.wait_for("port b to send a partial buffer", |v| {
         (b_tx(v) - base) % 32 != 0
     });
-    n.signal("TERM");
-    let (out, stats) = n.finish(Duration::from_secs(60));
-    let v = exited_ok(&out, stats);
-    assert_accounted(&v);
+    let (_, v) = n.stop();
     assert_no_leak(&v);
 }
 
@@ -871,9 +844,7 @@ fn a_reload_applies_a_new_tx_drain_timer() {
 #[test]
 fn log_level_filters_napifwd_lines_and_is_live() {
     let dir = TempDir::new("reload_log_level");
-    let flows: Vec<Flow> = (0..64).map(|i| flow(i, true)).collect();
-    let in_path = dir.join("in.pcap");
-    common::pcapio::write_pcap(&in_path, &interleave(&flows, 1, 4));
+    let (_, in_path) = flows_pcap(&dir, 64, 1, 4);
     let port = free_port();
     let config = |level: &str| {
         let mut t = eal_two_cpus(1024);
@@ -889,17 +860,15 @@ fn log_level_filters_napifwd_lines_and_is_live() {
     let mut n = Instance::start(&dir, &config("warn"), port, &[]);
     n.wait_for("forwarding to start", |v| u(v, "/totals/tx_packets") > 100);
     for (k, level) in ["info", "error"].iter().enumerate() {
-        n.rewrite_config(&config(level));
-        n.signal("HUP");
-        let v = n.wait_for(&format!("reload to {level} to be answered"), |v| {
-            cfg(v, "reloads_applied") + cfg(v, "reloads_rejected") > k as u64
-        });
-        assert_eq!(cfg(&v, "reloads_applied"), k as u64 + 1, "{}", pretty(&v));
+        let v = n.reload(&config(level));
+        assert_eq!(
+            cfg(&v, "reloads_applied"),
+            k as u64 + 1,
+            "reload to {level}: {}",
+            pretty(&v)
+        );
     }
-    n.signal("TERM");
-    let (out, stats) = n.finish(Duration::from_secs(60));
-    let v = exited_ok(&out, stats);
-    assert_accounted(&v);
+    let (out, _) = n.stop();
     let err = &out.stderr;
     assert!(
         !err.contains("worker(s) on lcore(s)"),

@@ -320,18 +320,27 @@ pub struct VethNs {
 }
 
 fn sh(cmd: &[&str]) {
-    let out = Command::new(cmd[0])
-        .args(&cmd[1..])
+    run_checked(
+        Command::new(cmd[0]).args(&cmd[1..]),
+        "kernel-peer tests need root, iproute2 and network namespaces",
+    );
+}
+
+/// Runs `cmd` (stdin from /dev/null), requires success, returns stdout;
+/// a failure shows both outputs and `hint`.
+pub fn run_checked(cmd: &mut Command, hint: &str) -> String {
+    let out = cmd
         .stdin(Stdio::null())
         .output()
-        .unwrap_or_else(|e| panic!("run {cmd:?}: {e} (iproute2 is needed)"));
+        .unwrap_or_else(|e| panic!("run {cmd:?}: {e} ({hint})"));
     assert!(
         out.status.success(),
-        "{cmd:?} failed ({}): {}{}\n(kernel-peer tests need root and network namespaces)",
+        "{cmd:?} failed ({}): {}{}\n({hint})",
         out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Turns IPv6 off on an interface (in namespace `ns`, or the test's own),

@@ -143,6 +143,15 @@ pub struct Flow {
     pub routed: bool,
 }
 
+/// Routed flows `0..n`, `per_flow` frames each (interleaved, `extra`
+/// payload bytes), written to `DIR/in.pcap`; returns the flows and the path.
+pub fn flows_pcap(dir: &TempDir, n: u32, per_flow: u32, extra: usize) -> (Vec<Flow>, PathBuf) {
+    let flows: Vec<Flow> = (0..n).map(|i| flow(i, true)).collect();
+    let path = dir.join("in.pcap");
+    crate::common::pcapio::write_pcap(&path, &interleave(&flows, per_flow, extra));
+    (flows, path)
+}
+
 /// Flow `id`: to `198.18.x.y` when `routed`, else to `203.0.113.y`.
 pub fn flow(id: u32, routed: bool) -> Flow {
     let dst = if routed {
@@ -504,6 +513,27 @@ impl Instance {
             panic!("{msg}\n{}", out.describe());
         }
         panic!("{msg}");
+    }
+
+    /// Replaces the config, sends SIGHUP and returns the first report in
+    /// which that reload was answered (applied or rejected: the caller
+    /// says which it expects).
+    pub fn reload(&mut self, text: &str) -> Value {
+        let answered = |v: &Value| cfg(v, "reloads_applied") + cfg(v, "reloads_rejected");
+        let before = answered(&self.wait_for("a report before the reload", |_| true));
+        self.rewrite_config(text);
+        self.signal("HUP");
+        self.wait_for("the reload to be answered", |v| answered(v) > before)
+    }
+
+    /// SIGTERM, then requires exit 0 and a final report in which every
+    /// packet is accounted for; returns the output and that report.
+    pub fn stop(self) -> (Output, Value) {
+        self.signal("TERM");
+        let (out, stats) = self.finish(Duration::from_secs(60));
+        let v = exited_ok(&out, stats);
+        assert_accounted(&v);
+        (out, v)
     }
 
     /// Waits for the process to exit (it was told to stop, or stops by

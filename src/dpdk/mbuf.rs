@@ -350,9 +350,11 @@ impl<const N: usize> MbufBurst<N> {
     /// backlog ring), where each mbuf's header lines and data line are
     /// cross-core misses: keeps the loads of the next `ahead` mbufs in
     /// flight while one is processed, as l3fwd prefetches a few packets
-    /// ahead. Not all at once: a core tracks only a couple of dozen
-    /// outstanding misses, so prefetching a whole burst's 96 lines up
-    /// front stalls on the first packets and drops later prefetches.
+    /// ahead. `ahead >= len` starts every load up front. Which is best
+    /// depends on how many outstanding misses the core tracks: a couple
+    /// of dozen, and a whole burst's 96 lines stall on the first packets
+    /// and drop later prefetches; more, and the whole burst wins (the
+    /// caller's `PREFETCH_AHEAD` has the measurements).
     #[inline(always)]
     pub fn drain_prefetching(&mut self, ahead: usize) -> Drain<'_, N> {
         let ahead = ahead.min(N);

@@ -388,10 +388,17 @@ impl StartGate {
     }
 }
 
-/// How many mbufs ahead a worker prefetches a burst from its backlog: with
-/// three lines each, about what a core keeps in flight (Zen: 22-24 L1
-/// misses; Intel: 10-16 fill buffers).
-const PREFETCH_AHEAD: usize = 4;
+/// How many mbufs ahead a worker prefetches a burst from its backlog: the
+/// whole burst, as soon as it is dequeued. The best distance depends on how
+/// many misses the core keeps in flight, and the two hosts this ran on
+/// disagreed: on the first, 4 ahead beat the whole burst (the forwarding
+/// worker at 300 cycles: 399-400 vs 426-432 cycles per packet); on the
+/// second (a 2026-11-26 VM, AMD family 26), the pipeline at 0 cycles
+/// (benches/rps.sh `steer-c0`, alternating 3 s runs in the fast state)
+/// forwarded 45 Mpps with 2 ahead, 56.6-56.8 with 4, 57.7-58.6 with 8,
+/// 60.7-62.8 with 12, 61.8-63.2 with 16 and 63.6-65.2 with the whole
+/// burst (forwarding worker 45.5 -> 39.4-40.3 cycles per packet).
+const PREFETCH_AHEAD: usize = BURST;
 
 /// Test-only fault injection: with `NAPIFWD_TEST_TAKE_RX_DELAY_MS=MS`
 /// every worker, with `MS@ID` only worker ID, sleeps MS milliseconds

@@ -700,3 +700,40 @@ fn fifo_workers_lose_nothing_at_start_up() {
     let queues = s.output_by_queue("b");
     assert_frames_eq("b (worker 1's queue)", &queues[1], &input);
 }
+
+/// A worker whose switch to SCHED_FIFO fails after the control plane's
+/// own check passed (test-only `NAPIFWD_TEST_SCHED_FAIL=ID`: worker ID's
+/// switch fails with EPERM) has returned without polling: the run stops
+/// at once and fails naming the worker and the reason. Before, napifwd ran
+/// on without that worker until its duration ended, and said only "exited
+/// with 3".
+#[test]
+fn a_worker_that_cannot_switch_to_fifo_stops_the_run_with_the_reason() {
+    let mut s = steer_all_setup("rps_fifo_fails", "max_backlog = 1000", 0);
+    s.workers_extra = "fifo_priority = 10\n".to_owned();
+    let (input, _) = many_flows(16, 8);
+    s.port("a", mac(MAC_A), &input);
+    s.port("b", mac(MAC_B), &[]).tx_queues = 2;
+    let out = {
+        let _guard = dpdk_lock();
+        spawn_napifwd_env(
+            s.run_args(&["--duration", "600"]),
+            s.dir.path(),
+            &[("NAPIFWD_TEST_SCHED_FAIL", "1")],
+        )
+        .wait(Duration::from_secs(60))
+    };
+    assert_eq!(out.code(), Some(1), "{}", out.describe());
+    assert!(
+        out.stderr.contains(
+            "napifwd: worker 1 (lcore 2) could not switch to SCHED_FIFO: Operation not permitted"
+        ),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        out.elapsed < Duration::from_secs(30),
+        "stopped only after {:?}",
+        out.elapsed
+    );
+}

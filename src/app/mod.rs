@@ -193,7 +193,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report, RunError> {
         cfg.forward.mode
     );
     let metrics = metrics_listener.and_then(|l| l.serve_or_warn(running.observer.clone()));
-    supervise(opts, &mut running);
+    let failure = supervise(opts, &mut running);
     // Joined before the final report: no reader of the ports is left.
     if let Some(m) = metrics {
         m.stop();
@@ -207,6 +207,9 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report, RunError> {
         })?;
     }
     print_final(&report);
+    if let Some(msg) = failure {
+        return Err(RunError::Sched(msg));
+    }
     check_accounting(&report)?;
     drop(eal);
     Ok(report)
@@ -466,7 +469,9 @@ fn start(cfg: &Config) -> Result<Running, RunError> {
 }
 
 /// The main lcore's loop: signals, stop conditions, the live stats line.
-fn supervise(opts: &RunOptions, r: &mut Running) {
+/// Returns why the run must fail, if it must (a worker that could not
+/// start), or `None` for a normal stop.
+fn supervise(opts: &RunOptions, r: &mut Running) -> Option<String> {
     let obs = r.observer.clone();
     let tick = opts
         .until_idle
@@ -482,7 +487,7 @@ fn supervise(opts: &RunOptions, r: &mut Running) {
             match sig {
                 os::Signal::Interrupt | os::Signal::Terminate => {
                     crate::log_info!("napifwd: {sig:?}: stopping");
-                    return;
+                    return None;
                 }
                 os::Signal::Hangup => match &opts.config_path {
                     Some(path) => r.reloader.reload(path, &obs),
@@ -491,12 +496,15 @@ fn supervise(opts: &RunOptions, r: &mut Running) {
             }
         }
         r.reloader.settle_late_replies();
+        if let Some(why) = sched_failure(r) {
+            return Some(why);
+        }
         let now = Instant::now();
         if opts
             .duration
             .is_some_and(|d| now.duration_since(obs.started) >= d)
         {
-            return;
+            return None;
         }
         let rx = obs.rx_packets();
         if rx != last_rx {
@@ -506,7 +514,7 @@ fn supervise(opts: &RunOptions, r: &mut Running) {
             .until_idle
             .is_some_and(|d| now.duration_since(last_rx_change) >= d)
         {
-            return;
+            return None;
         }
         if opts.live_stats && now.duration_since(last_line) >= Duration::from_secs(1) {
             let secs = now.duration_since(last_line).as_secs_f64();
@@ -525,6 +533,26 @@ fn supervise(opts: &RunOptions, r: &mut Running) {
             last_line = now;
         }
     }
+}
+
+/// A worker that could not switch to SCHED_FIFO has returned without
+/// polling anything: its RX queues would never be served, so the run stops
+/// with the reason instead of going on without it.
+fn sched_failure(r: &Running) -> Option<String> {
+    r.controls
+        .iter()
+        .zip(&r.lcores)
+        .enumerate()
+        .find_map(|(w, (c, l))| {
+            c.sched_failure().map(|e| {
+                format!(
+                    "worker {w} (lcore {}) could not switch to SCHED_FIFO: {e}, although the \
+                     check before launch had passed (did RLIMIT_RTPRIO or the cgroup's RT \
+                     budget change?); stopped",
+                    l.lcore()
+                )
+            })
+        })
 }
 
 /// Stops the workers and builds the final report.

@@ -25,7 +25,7 @@ mod free;
 mod overload;
 mod steer;
 
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,6 +80,9 @@ pub struct WorkerControl {
     /// them (and, at SCHED_FIFO on the main lcore's CPU, keep the control
     /// plane from launching them at all).
     go: AtomicBool,
+    /// The errno of a failed switch to SCHED_FIFO (0: none); the worker
+    /// returns right after setting it.
+    sched_errno: AtomicI32,
     /// Kicked by producers and by the control plane.
     wake: os::EventFd,
 }
@@ -98,6 +101,7 @@ impl WorkerControl {
             drained: AtomicBool::new(false),
             finish: AtomicBool::new(false),
             go: AtomicBool::new(false),
+            sched_errno: AtomicI32::new(0),
             wake: os::EventFd::new()?,
         })
     }
@@ -113,6 +117,15 @@ impl WorkerControl {
     /// from then on it enqueues to no backlog.
     pub fn rx_stopped(&self) -> bool {
         self.rx_stopped.load(Ordering::Acquire)
+    }
+
+    /// Why the worker could not switch to SCHED_FIFO, if it could not (it
+    /// has then returned [`EXIT_SCHED_FAILED`] without polling anything).
+    pub fn sched_failure(&self) -> Option<std::io::Error> {
+        match self.sched_errno.load(Ordering::Acquire) {
+            0 => None,
+            e => Some(std::io::Error::from_raw_os_error(e)),
+        }
     }
 
     /// Phase 2: drain the backlog, flush TX buffers, return. Call once every
@@ -400,6 +413,14 @@ impl StartGate {
 /// burst (forwarding worker 45.5 -> 39.4-40.3 cycles per packet).
 const PREFETCH_AHEAD: usize = BURST;
 
+/// Test-only fault injection: with `NAPIFWD_TEST_SCHED_FAIL=ID`, worker
+/// ID's switch to SCHED_FIFO fails with EPERM after the control plane's
+/// own check passed (which the tests cannot arrange otherwise). Read once.
+fn fault_sched_fail(id: usize) -> bool {
+    static ID: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    *ID.get_or_init(|| std::env::var("NAPIFWD_TEST_SCHED_FAIL").ok()?.parse().ok()) == Some(id)
+}
+
 /// Test-only fault injection: with `NAPIFWD_TEST_TAKE_RX_DELAY_MS=MS`
 /// every worker, with `MS@ID` only worker ID, sleeps MS milliseconds
 /// before answering [`Command::TakeRx`], so the tests can make a reload's
@@ -439,11 +460,22 @@ pub fn run(setup: WorkerSetup) -> i32 {
         setup.control.wake.wait(Duration::from_micros(20));
     }
     if let Some(class) = setup.sched {
-        if os::set_sched_class(class).is_err() {
-            // The control plane checked the permission before launching;
-            // report rather than run in the wrong class.
+        let switched = if fault_sched_fail(setup.id) {
+            Err(std::io::Error::from_raw_os_error(libc::EPERM))
+        } else {
+            os::set_sched_class(class)
+        };
+        if let Err(e) = switched {
+            // The control plane checked the permission before launching
+            // (something changed it since, e.g. RLIMIT_RTPRIO or the
+            // cgroup's RT budget): report rather than run in the wrong
+            // class. The control plane sees it and stops the run.
             setup.control.rx_stopped.store(true, Ordering::Release);
             setup.control.drained.store(true, Ordering::Release);
+            setup
+                .control
+                .sched_errno
+                .store(e.raw_os_error().unwrap_or(libc::EPERM), Ordering::Release);
             return EXIT_SCHED_FAILED;
         }
     }

@@ -7,7 +7,6 @@
 #include <rte_mbuf.h>
 #include <rte_ethdev.h>
 #include <rte_ring.h>
-#include <rte_lpm.h>
 
 #include "shim.h"
 
@@ -69,12 +68,6 @@ unsigned int napi_ring_count(const struct rte_ring *r)
 unsigned int napi_ring_free_count(const struct rte_ring *r)
 {
 	return rte_ring_free_count(r);
-}
-
-int napi_lpm_lookup_bulk(const struct rte_lpm *lpm, const uint32_t *ips,
-			 uint32_t *next_hops, unsigned int n)
-{
-	return rte_lpm_lookup_bulk(lpm, ips, next_hops, n);
 }
 
 uint64_t napi_eth_rss_hf_default(void)

@@ -12,7 +12,6 @@ struct rte_mbuf;
 struct rte_mempool;
 struct rte_mempool_cache;
 struct rte_ring;
-struct rte_lpm;
 
 uint16_t napi_eth_rx_burst(uint16_t port_id, uint16_t queue_id,
 			   struct rte_mbuf **rx_pkts, uint16_t nb_pkts);
@@ -35,8 +34,6 @@ unsigned int napi_ring_dequeue_burst(struct rte_ring *r, void **objs,
 unsigned int napi_ring_count(const struct rte_ring *r);
 unsigned int napi_ring_free_count(const struct rte_ring *r);
 
-int napi_lpm_lookup_bulk(const struct rte_lpm *lpm, const uint32_t *ips,
-			 uint32_t *next_hops, unsigned int n);
 
 /* RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP: built from RTE_BIT64()
  * macros that bindgen cannot evaluate. */

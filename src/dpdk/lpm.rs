@@ -96,29 +96,13 @@ impl Lpm4 {
         }
         lpm4_hit(e)
     }
-
-    /// Looks up `addrs` into `next_hops` (same length). Each result is the
-    /// next hop with [`LPM_LOOKUP_SUCCESS`] set on a hit; see [`lpm4_hit`].
-    #[inline(always)]
-    pub fn lookup_bulk(&self, addrs: &[u32], next_hops: &mut [u32]) {
-        let n = addrs.len().min(next_hops.len());
-        // SAFETY: both slices have at least n elements; the table is alive
-        // and read-only.
-        unsafe {
-            dpdk_sys::napi_lpm_lookup_bulk(
-                self.ptr.as_ptr(),
-                addrs.as_ptr(),
-                next_hops.as_mut_ptr(),
-                n as u32,
-            )
-        };
-    }
 }
 
-/// `RTE_LPM_LOOKUP_SUCCESS`: set in a bulk-lookup result when a route matched.
+/// `RTE_LPM_LOOKUP_SUCCESS`: the valid bit of a tbl24/tbl8 entry (and of
+/// `rte_lpm_lookup_bulk`'s results), set when a route matched.
 pub const LPM_LOOKUP_SUCCESS: u32 = 0x0100_0000;
 
-/// Decodes one [`Lpm4::lookup_bulk`] result.
+/// Decodes one table entry: the next hop when the valid bit is set.
 #[inline(always)]
 pub fn lpm4_hit(result: u32) -> Option<u32> {
     (result & LPM_LOOKUP_SUCCESS != 0).then_some(result & 0x00ff_ffff)

@@ -100,11 +100,11 @@ impl Lpm4 {
 
 /// `RTE_LPM_LOOKUP_SUCCESS`: the valid bit of a tbl24/tbl8 entry (and of
 /// `rte_lpm_lookup_bulk`'s results), set when a route matched.
-pub const LPM_LOOKUP_SUCCESS: u32 = 0x0100_0000;
+const LPM_LOOKUP_SUCCESS: u32 = 0x0100_0000;
 
 /// Decodes one table entry: the next hop when the valid bit is set.
 #[inline(always)]
-pub fn lpm4_hit(result: u32) -> Option<u32> {
+fn lpm4_hit(result: u32) -> Option<u32> {
     (result & LPM_LOOKUP_SUCCESS != 0).then_some(result & 0x00ff_ffff)
 }
 

@@ -35,7 +35,7 @@ pub use dynfield::RxTscField;
 pub use eal::{dpdk_version, set_log_level, Eal};
 pub use error::DpdkError;
 pub use ethdev::{EthStats, Port, PortSetup, RxQueue, TxQueue};
-pub use lpm::{lpm4_hit, Lpm4, Lpm6, LPM_LOOKUP_SUCCESS};
+pub use lpm::{Lpm4, Lpm6};
 pub use mbuf::{Mbuf, MbufBurst};
 pub use mempool::{Mempool, PrefetchW};
 pub use ring::{MbufRing, RingConsumer, RingProducer};
